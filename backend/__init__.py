@@ -1,0 +1,1 @@
+"""Xueji (学籍): student records for Chinese primary and secondary schools."""

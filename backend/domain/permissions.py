@@ -1,0 +1,111 @@
+"""Who may do what, in one place (ORG-2, ORG-3).
+
+Every operation the system offers is an ``Operation`` with a ``Policy``: the roles that may perform it, the
+unit kinds it is performed from, and how far its reach goes. Services call ``authorize`` before acting;
+the GraphQL layer names each field's operation, and the permission-matrix test is generated from those
+names. System administrators hold configuration operations only, never business ones (ORG-2).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from backend.domain.actor import Actor
+from backend.domain.errors import ForbiddenError, NotFoundError
+from backend.models.enums import Role, UnitKind
+
+
+class Capacity(enum.StrEnum):
+    ACCOUNT = "ACCOUNT"  # one's own account and session
+    BUSINESS = "BUSINESS"  # record business: registrars and leaders (ORG-2)
+    CONFIGURATION = "CONFIGURATION"  # system administration, never business (ORG-2)
+    OVERSIGHT = "OVERSIGHT"  # department leaders querying and analysing (ORG-2, SEC-7)
+
+
+class Reach(enum.StrEnum):
+    SUBTREE = "SUBTREE"  # own unit and everything below (ORG-3)
+    BELOW = "BELOW"  # strictly below the own unit: a level is managed from above
+    OWN_UNIT = "OWN_UNIT"  # the own unit only
+
+
+class Operation(enum.StrEnum):
+    VIEW_OWN_ACCOUNT = "VIEW_OWN_ACCOUNT"
+    VIEW_UNITS = "VIEW_UNITS"
+    VIEW_CALENDAR = "VIEW_CALENDAR"
+    MANAGE_UNITS = "MANAGE_UNITS"
+    VIEW_USERS = "VIEW_USERS"
+    MANAGE_USERS = "MANAGE_USERS"
+    MANAGE_DELEGATIONS = "MANAGE_DELEGATIONS"
+    MANAGE_CALENDAR = "MANAGE_CALENDAR"
+    READ_AUDIT_LOG = "READ_AUDIT_LOG"
+    VIEW_STUDENTS = "VIEW_STUDENTS"
+
+
+ALL_ROLES = frozenset(Role)
+ADMINISTRATORS = frozenset(
+    {Role.SYSTEM_ADMINISTRATOR, Role.SUPER_ADMINISTRATOR, Role.RECORD_SYSTEM_ADMINISTRATOR}
+)
+BUSINESS_ROLES = frozenset({Role.REGISTRAR, Role.LEADER})
+DEPARTMENTS = frozenset({UnitKind.MINISTRY, UnitKind.PROVINCE, UnitKind.CITY, UnitKind.COUNTY})
+ALL_UNIT_KINDS = frozenset(UnitKind)
+
+
+@dataclass(frozen=True)
+class Policy:
+    capacity: Capacity
+    roles: frozenset[Role]
+    unit_kinds: frozenset[UnitKind] = ALL_UNIT_KINDS
+    reach: Reach = Reach.SUBTREE
+
+
+POLICIES: dict[Operation, Policy] = {
+    Operation.VIEW_OWN_ACCOUNT: Policy(Capacity.ACCOUNT, ALL_ROLES, reach=Reach.OWN_UNIT),
+    Operation.VIEW_UNITS: Policy(Capacity.ACCOUNT, ALL_ROLES),
+    Operation.VIEW_CALENDAR: Policy(Capacity.ACCOUNT, ALL_ROLES),
+    Operation.MANAGE_UNITS: Policy(
+        Capacity.CONFIGURATION,
+        frozenset({Role.SYSTEM_ADMINISTRATOR, Role.SUPER_ADMINISTRATOR}),
+        DEPARTMENTS,
+        Reach.BELOW,
+    ),
+    Operation.VIEW_USERS: Policy(Capacity.CONFIGURATION, ADMINISTRATORS | {Role.LEADER}),
+    Operation.MANAGE_USERS: Policy(Capacity.CONFIGURATION, ADMINISTRATORS),
+    Operation.MANAGE_DELEGATIONS: Policy(
+        Capacity.CONFIGURATION, frozenset({Role.SYSTEM_ADMINISTRATOR}), reach=Reach.OWN_UNIT
+    ),
+    Operation.MANAGE_CALENDAR: Policy(
+        Capacity.CONFIGURATION,
+        frozenset({Role.SYSTEM_ADMINISTRATOR}),
+        frozenset({UnitKind.MINISTRY, UnitKind.PROVINCE}),
+    ),
+    Operation.READ_AUDIT_LOG: Policy(Capacity.OVERSIGHT, frozenset({Role.LEADER}), DEPARTMENTS),
+    Operation.VIEW_STUDENTS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
+}
+
+
+def may(actor: Actor, operation: Operation) -> bool:
+    """Whether the actor's roles and unit kind allow the operation at all."""
+    policy = POLICIES[operation]
+    return actor.unit_kind in policy.unit_kinds and not actor.roles.isdisjoint(policy.roles)
+
+
+def authorize(actor: Actor, operation: Operation, target_path: str | None = None) -> None:
+    """Refuse unless the actor may perform ``operation`` on the unit at ``target_path``.
+
+    A target outside the actor's reach raises ``NotFoundError``, never ``ForbiddenError``, so that
+    out-of-jurisdiction objects look exactly like absent ones.
+    """
+    if not may(actor, operation):
+        raise ForbiddenError()
+    if target_path is not None and not within_reach(actor, operation, target_path):
+        raise NotFoundError()
+
+
+def within_reach(actor: Actor, operation: Operation, target_path: str) -> bool:
+    reach = POLICIES[operation].reach
+    if reach is Reach.OWN_UNIT:
+        return target_path == actor.unit_path
+    if reach is Reach.BELOW:
+        return target_path != actor.unit_path and actor.covers_path(target_path)
+    return actor.covers_path(target_path)

@@ -1,0 +1,124 @@
+"""Shared fixtures: a fresh, migrated database per test on SQLite or PostgreSQL, a movable clock.
+
+``XUEJI_TEST_DATABASE_URL`` selects PostgreSQL (``postgresql+asyncpg://…``); the default is SQLite. Each
+test gets its own database cloned from a template built once per run (a file copy on SQLite, ``CREATE
+DATABASE … TEMPLATE`` on PostgreSQL), so tests can commit freely and never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from backend.clock import SHANGHAI, FixedClock
+from backend.config import Settings
+from backend.db import Database, UnitOfWork
+from backend.migrate import upgrade_database
+
+TEST_DATABASE_URL = os.environ.get("XUEJI_TEST_DATABASE_URL", "")
+TEST_BROADCAST_URL = os.environ.get("XUEJI_TEST_BROADCAST_URL", "memory://")
+TEMPLATE_DB = "xueji_test_template"
+
+# 2026-11-25 10:00 Asia/Shanghai: a Wednesday working day.
+DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
+
+
+def is_postgres() -> bool:
+    return TEST_DATABASE_URL.startswith("postgresql")
+
+
+async def _admin_execute(statement: str) -> None:
+    admin = create_async_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+    finally:
+        await admin.dispose()
+
+
+def _url_for(database: str) -> str:
+    return make_url(TEST_DATABASE_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def tmp_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("xueji")
+
+
+@pytest.fixture(scope="session")
+async def template_url(tmp_root: Path) -> AsyncIterator[str]:
+    """Build the migrated template database once per run."""
+    if is_postgres():
+        await _admin_execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        await _admin_execute(f"CREATE DATABASE {TEMPLATE_DB}")
+        url = _url_for(TEMPLATE_DB)
+        await upgrade_database(url)
+        yield url
+        await _admin_execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+    else:
+        path = tmp_root / "template.sqlite3"
+        url = f"sqlite+aiosqlite:///{path}"
+        await upgrade_database(url)
+        yield url
+
+
+@pytest.fixture
+async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh copy of the template for one test."""
+    if is_postgres():
+        name = f"xueji_t_{uuid.uuid4().hex[:12]}"
+        await _admin_execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+        yield _url_for(name)
+        await _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        source = Path(make_url(template_url).database or "")
+        target = tmp_path / "test.sqlite3"
+        shutil.copyfile(source, target)
+        yield f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Test settings: cheap argon2 so the suite stays fast; everything else as shipped."""
+    return replace(
+        Settings(var_dir=tmp_path / "var", secret_key="test-secret-" + "x" * 40),
+        database_url=database_url,
+        broadcast_url=TEST_BROADCAST_URL,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        attachment_dir=tmp_path / "attachments",
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def uow(db: Database, clock: FixedClock, settings: Settings) -> AsyncIterator[UnitOfWork]:
+    """One open transaction, committed when the test ends without error."""
+    async with db.unit_of_work(clock, settings) as unit_of_work:
+        yield unit_of_work
+
+
+@pytest.fixture
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
