@@ -57,9 +57,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not self.database_url:
-            object.__setattr__(
-                self, "database_url", f"sqlite+aiosqlite:///{self.var_dir / 'xueji.sqlite3'}"
-            )
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{self.var_dir / 'xueji.sqlite3'}")
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -23,6 +23,8 @@ class Actor:
     session_id: int | None = None
     delegate_id: int | None = None
     ip: str | None = None
+    # Set while the password must be changed (first sign-in, reset, expiry): only the own account is open.
+    password_change_required: bool = False
 
     def has_role(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -42,6 +44,10 @@ class Actor:
 
 @dataclass(frozen=True)
 class SystemActor:
-    """The system itself, for sweeps and scheduled jobs; audited with no user."""
+    """The system itself (sweeps, scheduled jobs, the operator's CLI); audited with no user.
+
+    Authorization lets it through: whoever can run it already holds the server and the database.
+    """
 
     name: str = "system"
+    user_id: None = None

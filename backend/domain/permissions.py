@@ -11,13 +11,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from backend.domain.actor import Actor
-from backend.domain.errors import ForbiddenError, NotFoundError
+from backend.domain.actor import Actor, SystemActor
+from backend.domain.errors import DomainError, ForbiddenError, NotFoundError
 from backend.models.enums import Role, UnitKind
 
 
 class Capacity(enum.StrEnum):
     ACCOUNT = "ACCOUNT"  # one's own account and session
+    INFORMATION = "INFORMATION"  # shared reference data: the tree, the calendar
     BUSINESS = "BUSINESS"  # record business: registrars and leaders (ORG-2)
     CONFIGURATION = "CONFIGURATION"  # system administration, never business (ORG-2)
     OVERSIGHT = "OVERSIGHT"  # department leaders querying and analysing (ORG-2, SEC-7)
@@ -61,8 +62,8 @@ class Policy:
 
 POLICIES: dict[Operation, Policy] = {
     Operation.VIEW_OWN_ACCOUNT: Policy(Capacity.ACCOUNT, ALL_ROLES, reach=Reach.OWN_UNIT),
-    Operation.VIEW_UNITS: Policy(Capacity.ACCOUNT, ALL_ROLES),
-    Operation.VIEW_CALENDAR: Policy(Capacity.ACCOUNT, ALL_ROLES),
+    Operation.VIEW_UNITS: Policy(Capacity.INFORMATION, ALL_ROLES),
+    Operation.VIEW_CALENDAR: Policy(Capacity.INFORMATION, ALL_ROLES),
     Operation.MANAGE_UNITS: Policy(
         Capacity.CONFIGURATION,
         frozenset({Role.SYSTEM_ADMINISTRATOR, Role.SUPER_ADMINISTRATOR}),
@@ -84,20 +85,31 @@ POLICIES: dict[Operation, Policy] = {
 }
 
 
+class PasswordChangeRequiredError(DomainError):
+    code = "PASSWORD_CHANGE_REQUIRED"
+    message = "请先修改密码（首次登录、密码已重置或已过期）"
+
+
 def may(actor: Actor, operation: Operation) -> bool:
     """Whether the actor's roles and unit kind allow the operation at all."""
     policy = POLICIES[operation]
     return actor.unit_kind in policy.unit_kinds and not actor.roles.isdisjoint(policy.roles)
 
 
-def authorize(actor: Actor, operation: Operation, target_path: str | None = None) -> None:
+def authorize(actor: Actor | SystemActor, operation: Operation, target_path: str | None = None) -> None:
     """Refuse unless the actor may perform ``operation`` on the unit at ``target_path``.
+
+    The system itself (``SystemActor``) may do anything.
 
     A target outside the actor's reach raises ``NotFoundError``, never ``ForbiddenError``, so that
     out-of-jurisdiction objects look exactly like absent ones.
     """
+    if isinstance(actor, SystemActor):
+        return
     if not may(actor, operation):
         raise ForbiddenError()
+    if actor.password_change_required and POLICIES[operation].capacity is not Capacity.ACCOUNT:
+        raise PasswordChangeRequiredError()
     if target_path is not None and not within_reach(actor, operation, target_path):
         raise NotFoundError()
 

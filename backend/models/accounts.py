@@ -38,12 +38,8 @@ class User(Base):
 class UserRole(Base):
     __tablename__ = "user_role"
 
-    user_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
-    )
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=32), primary_key=True
-    )
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32), primary_key=True)
 
 
 class PasswordHistory(Base):
@@ -52,9 +48,7 @@ class PasswordHistory(Base):
     __tablename__ = "password_history"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("app_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -84,9 +78,7 @@ class AuthSession(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("app_user.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
     # Set when the session acts for another user under a delegation; user_id is then the grantee.
     delegation_id: Mapped[int | None] = mapped_column(Id, ForeignKey("delegation.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, Id, TreePath, Json, UTCDateTime
+from backend.models.base import Base, Id, Json, TreePath, UTCDateTime
 from backend.models.enums import Role
 
 

@@ -24,9 +24,7 @@ class SchoolClass(Base):
     stage: Mapped[Stage] = mapped_column(Enum(Stage, native_enum=False, length=16))
     grade: Mapped[int] = mapped_column(Integer)
     entry_year: Mapped[int] = mapped_column(Integer)
-    school_system: Mapped[SchoolSystem] = mapped_column(
-        Enum(SchoolSystem, native_enum=False, length=16)
-    )
+    school_system: Mapped[SchoolSystem] = mapped_column(Enum(SchoolSystem, native_enum=False, length=16))
     head_teacher: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

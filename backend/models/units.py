@@ -1,6 +1,6 @@
-"""The organisation tree (ORG-1): ministry > province > city > county > school, branch schools below
-their central school.
+"""The organisation tree (ORG-1): ministry > province > city > county > school.
 
+Branch schools sit below their central school.
 ``path`` is a materialised path of ancestor ids (``/1/4/9/``), so "everything below X" is one range scan
 on an index and the common superior of two units (ORG-4) is read off two paths without a recursive query.
 """
@@ -24,9 +24,7 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(100))
     # 行政区划码 for departments, 学校标识码 for schools (ORG-1).
     code: Mapped[str] = mapped_column(String(20), unique=True)
-    parent_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("unit.id", ondelete="RESTRICT"), index=True
-    )
+    parent_id: Mapped[int | None] = mapped_column(Id, ForeignKey("unit.id", ondelete="RESTRICT"), index=True)
     path: Mapped[str] = mapped_column(TreePath, unique=True)
     depth: Mapped[int] = mapped_column(Integer)
     is_central_school: Mapped[bool] = mapped_column(Boolean, default=False)

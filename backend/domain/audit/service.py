@@ -7,16 +7,20 @@ delete here, and database triggers refuse them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import SHANGHAI
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
+from backend.domain.errors import NotFoundError
+from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
-from backend.domain.units.repository import subtree_filter
+from backend.domain.units.repository import get_unit_in_subtree, subtree_filter
 from backend.models import AuditEntry
 
 AUDIT_ROOT_PATH = "/"
@@ -54,40 +58,53 @@ async def record_audit(
     return entry
 
 
-def audit_query(
-    actor: Actor,
-    *,
-    unit_id: int | None = None,
-    unit_path: str | None = None,
-    operation: str | None = None,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    user_id: int | None = None,
-    since: date | None = None,
-    until: date | None = None,
-) -> Select[tuple[AuditEntry]]:
-    """Audit rows the actor may read, newest first: department leaders within jurisdiction (SEC-7).
+@dataclass(frozen=True)
+class AuditFilter:
+    unit_id: int | None = None
+    operation: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    user_id: int | None = None
+    since: date | None = None
+    until: date | None = None
 
-    ``unit_path`` narrows to a subtree that must itself lie in the actor's jurisdiction (callers resolve it).
+
+async def read_audit_log(
+    session: AsyncSession,
+    actor: Actor,
+    spec: AuditFilter,
+    *,
+    first: int | None,
+    after: str | None,
+    max_page: int,
+) -> Page[AuditEntry]:
+    """Audit rows, newest first, for department leaders within jurisdiction (SEC-7).
+
+    Rows are scoped by the acting unit's path; ``unit_id`` narrows to a subtree inside the jurisdiction.
     """
-    authorize(actor, Operation.READ_AUDIT_LOG, unit_path)
-    scope = unit_path if unit_path is not None else actor.unit_path
+    authorize(actor, Operation.READ_AUDIT_LOG)
+    scope = actor.unit_path
+    if spec.unit_id is not None:
+        unit = await get_unit_in_subtree(session, spec.unit_id, actor.unit_path)
+        if unit is None:
+            raise NotFoundError(field="unitId")
+        scope = unit.path
     stmt = select(AuditEntry).where(subtree_filter(AuditEntry.unit_path, scope))
-    if unit_id is not None:
-        stmt = stmt.where(AuditEntry.unit_id == unit_id)
-    if operation:
-        stmt = stmt.where(AuditEntry.operation == operation)
-    if target_type:
-        stmt = stmt.where(AuditEntry.target_type == target_type)
-    if target_id:
-        stmt = stmt.where(AuditEntry.target_id == target_id)
-    if user_id is not None:
-        stmt = stmt.where(AuditEntry.user_id == user_id)
-    if since is not None:
-        stmt = stmt.where(AuditEntry.at >= _local_midnight(since))
-    if until is not None:
-        stmt = stmt.where(AuditEntry.at < _local_midnight(until + timedelta(days=1)))
-    return stmt
+    if spec.operation:
+        stmt = stmt.where(AuditEntry.operation == spec.operation)
+    if spec.target_type:
+        stmt = stmt.where(AuditEntry.target_type == spec.target_type)
+    if spec.target_id:
+        stmt = stmt.where(AuditEntry.target_id == spec.target_id)
+    if spec.user_id is not None:
+        stmt = stmt.where(AuditEntry.user_id == spec.user_id)
+    if spec.since is not None:
+        stmt = stmt.where(AuditEntry.at >= _local_midnight(spec.since))
+    if spec.until is not None:
+        stmt = stmt.where(AuditEntry.at < _local_midnight(spec.until + timedelta(days=1)))
+    return await paginate(
+        session, stmt, AuditEntry.id, first=first, after=after, max_page=max_page, descending=True
+    )
 
 
 def _local_midnight(day: date) -> datetime:

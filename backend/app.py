@@ -1,0 +1,54 @@
+"""The Starlette application: ``/graphql`` plus a health check, with the runtime in its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from backend.clock import Clock
+from backend.config import Settings, load_settings
+from backend.graphql.view import XuejiGraphQL
+from backend.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+    runtime = Runtime.build(settings or load_settings(), clock)
+    graphql = XuejiGraphQL(runtime)
+
+    async def health(_: Request) -> JSONResponse:
+        try:
+            async with runtime.db.read_session() as session:
+                await session.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:  # noqa: BLE001 - health reports, it does not raise
+            database = "unavailable"
+        status = 200 if database == "ok" and runtime.hub.connected else 503
+        return JSONResponse(
+            {"database": database, "broadcast": "ok" if runtime.hub.connected else "unavailable"},
+            status_code=status,
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", health),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

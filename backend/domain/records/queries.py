@@ -1,0 +1,47 @@
+"""Read side of student records: lists within jurisdiction (ORG-3), one indexed range scan per page."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.domain.actor import Actor
+from backend.domain.errors import NotFoundError
+from backend.domain.pagination import Page, paginate
+from backend.domain.permissions import Operation, authorize
+from backend.domain.units.repository import get_unit_in_subtree, subtree_filter
+from backend.models import StudentRecord
+from backend.models.enums import RecordStatus
+
+
+async def list_student_records(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    unit_id: int | None,
+    class_id: int | None,
+    grade: int | None,
+    status: RecordStatus | None,
+    name: str | None,
+    first: int | None,
+    after: str | None,
+    max_page: int,
+) -> Page[StudentRecord]:
+    """Records in the actor's subtree, or below ``unit_id`` inside it (ORG-3: a school sees its own)."""
+    authorize(actor, Operation.VIEW_STUDENTS)
+    scope = actor.unit_path
+    if unit_id is not None:
+        unit = await get_unit_in_subtree(session, unit_id, actor.unit_path)
+        if unit is None:
+            raise NotFoundError(field="unitId")
+        scope = unit.path
+    stmt = select(StudentRecord).where(subtree_filter(StudentRecord.unit_path, scope))
+    if class_id is not None:
+        stmt = stmt.where(StudentRecord.class_id == class_id)
+    if grade is not None:
+        stmt = stmt.where(StudentRecord.grade == grade)
+    if status is not None:
+        stmt = stmt.where(StudentRecord.status == status)
+    if name:
+        stmt = stmt.where(StudentRecord.name == name.strip())
+    return await paginate(session, stmt, StudentRecord.id, first=first, after=after, max_page=max_page)

@@ -1,0 +1,1 @@
+"""The GraphQL edge: types, resolvers that translate, and the hardening around them."""

@@ -1,0 +1,46 @@
+"""DataLoaders, one set per request: a page of N objects costs one query per relation, not N."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from backend.domain.accounts.repository import roles_by_user
+from backend.models import SchoolClass, Unit, User
+from backend.models.enums import Role
+
+
+class Loaders:
+    def __init__(self, reading: Callable[[], AbstractAsyncContextManager[AsyncSession]]) -> None:
+        self._reading = reading
+        self.unit = DataLoader(self._load_units)
+        self.user = DataLoader(self._load_users)
+        self.roles = DataLoader(self._load_roles)
+        self.school_class = DataLoader(self._load_classes)
+
+    async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
+        async with self._reading() as session:
+            rows = (await session.scalars(select(Unit).where(Unit.id.in_(ids)))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _load_users(self, ids: Sequence[int]) -> list[User | None]:
+        async with self._reading() as session:
+            rows = (await session.scalars(select(User).where(User.id.in_(ids)))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _load_roles(self, ids: Sequence[int]) -> list[list[Role]]:
+        async with self._reading() as session:
+            found = await roles_by_user(session, list(ids))
+        return [found.get(i, []) for i in ids]
+
+    async def _load_classes(self, ids: Sequence[int]) -> list[SchoolClass | None]:
+        async with self._reading() as session:
+            rows = (await session.scalars(select(SchoolClass).where(SchoolClass.id.in_(ids)))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]

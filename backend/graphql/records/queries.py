@@ -1,0 +1,43 @@
+"""Student-record queries within jurisdiction."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from backend.domain.permissions import Operation
+from backend.domain.records.queries import list_student_records
+from backend.graphql.edge import context, parse_id
+from backend.graphql.enums import RecordStatus
+from backend.graphql.operations import performs
+from backend.graphql.pagination import Connection, to_connection
+from backend.graphql.records.types import StudentRecordType
+
+
+@strawberry.type
+class RecordQueries:
+    @strawberry.field(description="管辖范围内的学籍（学校只见本校）", metadata=performs(Operation.VIEW_STUDENTS))
+    async def student_records(
+        self,
+        info: Info,
+        unit_id: strawberry.ID | None = None,
+        class_id: strawberry.ID | None = None,
+        grade: int | None = None,
+        status: RecordStatus | None = None,
+        name: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[StudentRecordType]:
+        ctx = context(info)
+        page = await ctx.query(
+            list_student_records,
+            unit_id=None if unit_id is None else parse_id(unit_id, "unitId"),
+            class_id=None if class_id is None else parse_id(class_id, "classId"),
+            grade=grade,
+            status=status,
+            name=name,
+            first=first,
+            after=after,
+            max_page=ctx.runtime.settings.max_page_size,
+        )
+        return to_connection(page, StudentRecordType.from_model)

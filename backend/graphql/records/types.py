@@ -1,0 +1,82 @@
+"""GraphQL types of student records (the records issue extends them)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+from strawberry.types import Info
+
+from backend.domain.records.id_numbers import mask_id_number
+from backend.graphql.edge import context
+from backend.graphql.enums import Gender, IdType, RecordStatus, Stage
+from backend.graphql.units.types import UnitType
+from backend.models import StudentRecord as StudentRecordModel
+
+
+def mask_national_number(number: str) -> str:
+    """A G number is "G" + the ID number, so it is masked like one; J and L numbers carry no ID."""
+    if number.startswith("G"):
+        return "G" + (mask_id_number(number[1:]) or "")
+    return number
+
+
+@strawberry.type(name="SchoolClass", description="班级")
+class SchoolClassType:
+    id: strawberry.ID
+    name: str
+    stage: Stage
+    grade: int
+    entry_year: int
+
+
+@strawberry.type(name="StudentRecord", description="学籍")
+class StudentRecordType:
+    id: strawberry.ID
+    national_number: str = strawberry.field(
+        description="全国学籍号：G、J 为正式学籍号，L 为临时学籍号；G 号含身份证号，按身份证号规则脱敏"
+    )
+    name: str
+    gender: Gender
+    birth_date: date
+    id_type: IdType
+    masked_id_number: str | None = strawberry.field(description="脱敏的身份证件号：显示前6位和后4位")
+    stage: Stage
+    grade: int
+    status: RecordStatus
+    _school_id: strawberry.Private[int]
+    _class_id: strawberry.Private[int | None]
+
+    @classmethod
+    def from_model(cls, row: StudentRecordModel) -> StudentRecordType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            national_number=mask_national_number(row.national_number),
+            name=row.name,
+            gender=row.gender,
+            birth_date=row.birth_date,
+            id_type=row.id_type,
+            masked_id_number=mask_id_number(row.id_number),
+            stage=row.stage,
+            grade=row.grade,
+            status=row.status,
+            _school_id=row.school_id,
+            _class_id=row.class_id,
+        )
+
+    @strawberry.field
+    async def school(self, info: Info) -> UnitType:
+        unit = await context(info).loaders.unit.load(self._school_id)
+        assert unit is not None
+        return UnitType.from_model(unit)
+
+    @strawberry.field(name="class")
+    async def school_class(self, info: Info) -> SchoolClassType | None:
+        if self._class_id is None:
+            return None
+        row = await context(info).loaders.school_class.load(self._class_id)
+        if row is None:
+            return None
+        return SchoolClassType(
+            id=strawberry.ID(str(row.id)), name=row.name, stage=row.stage, grade=row.grade, entry_year=row.entry_year
+        )

@@ -1,0 +1,52 @@
+"""Assembles the schema from the feature packages and applies the endpoint's hardening."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from backend.config import Settings
+from backend.graphql.accounts.mutations import AccountMutations
+from backend.graphql.accounts.queries import AccountQueries
+from backend.graphql.audit.queries import AuditQueries
+from backend.graphql.calendar.mutations import CalendarMutations
+from backend.graphql.calendar.queries import CalendarQueries
+from backend.graphql.errors import ErrorShaping
+from backend.graphql.extensions import RequestScope
+from backend.graphql.records.queries import RecordQueries
+from backend.graphql.security import hardening_extensions
+from backend.graphql.system.subscriptions import SystemSubscriptions
+from backend.graphql.units.mutations import UnitMutations
+from backend.graphql.units.queries import UnitQueries
+
+
+@strawberry.type
+class Query(AccountQueries, UnitQueries, RecordQueries, AuditQueries, CalendarQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(AccountMutations, UnitMutations, CalendarMutations):
+    pass
+
+
+@strawberry.type
+class Subscription(SystemSubscriptions):
+    pass
+
+
+class XuejiSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Log nothing here: bad input is the client's business, and ``ErrorShaping`` logs the unexpected."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return XuejiSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[*hardening_extensions(settings), ErrorShaping, RequestScope],
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
+    )

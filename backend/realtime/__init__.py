@@ -1,0 +1,1 @@
+"""Real-time plumbing: the broadcast hub that wakes subscribers across server processes."""

@@ -1,0 +1,43 @@
+"""Everything a running server shares across requests: settings, clock, database and broadcast hub.
+
+Built once in the app's lifespan (or by a test, or by the CLI) and handed down explicitly; there are no
+module-level singletons, so two apps with different settings can live in one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backend.calendar import CalendarCache
+from backend.clock import Clock, SystemClock
+from backend.config import Settings
+from backend.db import Database
+from backend.realtime.hub import Hub
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    hub: Hub
+    clock: Clock = field(default_factory=SystemClock)
+    calendars: CalendarCache = field(default_factory=CalendarCache)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            hub=Hub(settings.broadcast_url),
+            clock=clock or SystemClock(),
+        )
+
+    def unit_of_work(self):  # type: ignore[no-untyped-def]
+        return self.db.unit_of_work(self.clock, self.settings)
+
+    async def start(self) -> None:
+        await self.hub.connect()
+
+    async def stop(self) -> None:
+        await self.hub.disconnect()
+        await self.db.dispose()

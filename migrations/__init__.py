@@ -1,0 +1,1 @@
+"""Alembic script directory: ``env.py``, the revision template and ``versions/`` (see backend/migrate.py)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions, oldest first by file name; never edit one that has been released."""
