@@ -122,3 +122,46 @@ async def uow(db: Database, clock: FixedClock, settings: Settings) -> AsyncItera
 @pytest.fixture
 def anyio_backend() -> Iterator[str]:
     yield "asyncio"
+
+
+# --- a database with the demo province loaded, for API tests ------------------------------------------
+
+DEMO_TEMPLATE_DB = "xueji_test_demo_template"
+
+
+@pytest.fixture(scope="session")
+async def demo_template_url(template_url: str, tmp_root: Path) -> AsyncIterator[str]:
+    """The migrated template plus the demo province, built once per run."""
+    from backend.demo import load_demo
+
+    if is_postgres():
+        await _admin_execute(f"DROP DATABASE IF EXISTS {DEMO_TEMPLATE_DB} WITH (FORCE)")
+        await _admin_execute(f"CREATE DATABASE {DEMO_TEMPLATE_DB} TEMPLATE {TEMPLATE_DB}")
+        url = _url_for(DEMO_TEMPLATE_DB)
+    else:
+        path = tmp_root / "demo-template.sqlite3"
+        shutil.copyfile(Path(make_url(template_url).database or ""), path)
+        url = f"sqlite+aiosqlite:///{path}"
+    database = Database(url)
+    settings = replace(
+        Settings(var_dir=tmp_root / "var", secret_key="t" * 48), argon2_time_cost=1, argon2_memory_kib=1024
+    )
+    async with database.unit_of_work(FixedClock(DEFAULT_NOW), settings) as uow:
+        await load_demo(uow)
+    await database.dispose()
+    yield url
+    if is_postgres():
+        await _admin_execute(f"DROP DATABASE IF EXISTS {DEMO_TEMPLATE_DB} WITH (FORCE)")
+
+
+@pytest.fixture
+async def demo_database_url(demo_template_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    if is_postgres():
+        name = f"xueji_d_{uuid.uuid4().hex[:12]}"
+        await _admin_execute(f"CREATE DATABASE {name} TEMPLATE {DEMO_TEMPLATE_DB}")
+        yield _url_for(name)
+        await _admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    else:
+        target = tmp_path / "demo.sqlite3"
+        shutil.copyfile(Path(make_url(demo_template_url).database or ""), target)
+        yield f"sqlite+aiosqlite:///{target}"

@@ -146,14 +146,13 @@ async def sign_in(
         ip=ip,
         user_agent=(user_agent or "")[:255] or None,
     )
-    uow.session.add(attempt)
     if user is None or not user.is_active:
         # Spend the same time as a real check, so response times do not reveal user names.
         await verify_password(_dummy_hash(uow.settings), password)
-        attempt.reason = "UNKNOWN_USER" if user is None else "DISABLED"
+        _log_attempt(uow, attempt, "UNKNOWN_USER" if user is None else "DISABLED")
         return SignInRefused(InvalidCredentialsError())
     if user.locked_until is not None and user.locked_until > now:
-        attempt.reason = "LOCKED"
+        _log_attempt(uow, attempt, "LOCKED")
         return SignInRefused(AccountLockedError(user.locked_until))
     if not await verify_password(user.password_hash, password):
         return await _count_failure(uow, user, now, attempt)
@@ -162,7 +161,7 @@ async def sign_in(
     user.locked_until = None
     user.last_sign_in_at = now
     attempt.success = True
-    attempt.reason = "OK"
+    _log_attempt(uow, attempt, "OK")
     token, row = await _open_session(uow, user, ip=ip, user_agent=user_agent)
     await record_audit(
         uow,
@@ -173,6 +172,11 @@ async def sign_in(
         after={"session": row.id},
     )
     return SignedIn(token, user, row.expires_at, _must_change(user, uow.settings, now))
+
+
+def _log_attempt(uow: UnitOfWork, attempt: SignInEvent, reason: str) -> None:
+    attempt.reason = reason
+    uow.session.add(attempt)
 
 
 async def _count_failure(uow: UnitOfWork, user: User, now: datetime, attempt: SignInEvent) -> SignInRefused:
@@ -188,9 +192,9 @@ async def _count_failure(uow: UnitOfWork, user: User, now: datetime, attempt: Si
         await uow.session.execute(
             update(User).where(User.id == user.id).values(locked_until=until, failed_attempts=0)
         )
-        attempt.reason = "LOCKED_NOW"
+        _log_attempt(uow, attempt, "LOCKED_NOW")
         return SignInRefused(AccountLockedError(until))
-    attempt.reason = "WRONG_PASSWORD"
+    _log_attempt(uow, attempt, "WRONG_PASSWORD")
     return SignInRefused(InvalidCredentialsError())
 
 

@@ -1,0 +1,89 @@
+"""API fixtures: the real ASGI app over the demo province, and a small GraphQL client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from backend.app import create_app
+from backend.clock import FixedClock
+from backend.config import Settings
+from backend.demo import DEMO_PASSWORD
+from backend.runtime import Runtime
+
+SCHOOL_REGISTRAR = "2134010401-reg"  # 合肥市蜀山区琥珀小学
+COUNTY_LEADER = "340104-lead"  # 蜀山区
+COUNTY_ADMIN = "340104-admin"
+PROVINCE_ADMIN = "340000-admin"
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    app: Starlette
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime = self.app.state.runtime
+        assert isinstance(runtime, Runtime)
+        return runtime
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        response = await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        body = response.json()
+        assert isinstance(body, dict), body
+        return body
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> str:
+        body = await self.post(LOGIN, {"username": username, "password": password})
+        payload = body["data"]["login"]
+        assert payload["errors"] == [], payload
+        token = payload["token"]
+        assert isinstance(token, str)
+        return token
+
+
+LOGIN = """
+mutation Login($username: String!, $password: String!) {
+  login(username: $username, password: $password) {
+    errors { code message field }
+    token
+    passwordChangeRequired
+  }
+}
+"""
+
+
+@pytest.fixture
+def api_settings(settings: Settings, demo_database_url: str) -> Settings:
+    return replace(settings, database_url=demo_database_url)
+
+
+async def _api(settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield Api(client, app)
+
+
+@pytest.fixture
+async def api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+    async for value in _api(api_settings, clock):
+        yield value
+
+
+@pytest.fixture
+async def production_api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+    async for value in _api(replace(api_settings, production=True), clock):
+        yield value
