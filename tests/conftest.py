@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from backend.clock import SHANGHAI, FixedClock
 from backend.config import Settings
 from backend.db import Database, UnitOfWork
 from backend.migrate import upgrade_database
+from tests.api import Api, serve_api
 
 TEST_DATABASE_URL = os.environ.get("XUEJI_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("XUEJI_TEST_BROADCAST_URL", "memory://")
@@ -119,11 +120,6 @@ async def uow(db: Database, clock: FixedClock, settings: Settings) -> AsyncItera
         yield unit_of_work
 
 
-@pytest.fixture
-def anyio_backend() -> Iterator[str]:
-    yield "asyncio"
-
-
 # --- a database with the demo province loaded, for API tests ------------------------------------------
 
 DEMO_TEMPLATE_DB = "xueji_test_demo_template"
@@ -165,3 +161,23 @@ async def demo_database_url(demo_template_url: str, tmp_path: Path) -> AsyncIter
         target = tmp_path / "demo.sqlite3"
         shutil.copyfile(Path(make_url(demo_template_url).database or ""), target)
         yield f"sqlite+aiosqlite:///{target}"
+
+
+# --- the API over the demo province -------------------------------------------------------------------
+
+
+@pytest.fixture
+def api_settings(settings: Settings, demo_database_url: str) -> Settings:
+    return replace(settings, database_url=demo_database_url)
+
+
+@pytest.fixture
+async def api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+    async for value in serve_api(api_settings, clock):
+        yield value
+
+
+@pytest.fixture
+async def production_api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+    async for value in serve_api(replace(api_settings, production=True), clock):
+        yield value

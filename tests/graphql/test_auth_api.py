@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from backend.models import SignInEvent, User
-from tests.graphql.conftest import COUNTY_ADMIN, LOGIN, SCHOOL_REGISTRAR, Api
+from tests.api import COUNTY_ADMIN, LOGIN, SCHOOL_REGISTRAR, Api
 
 ME = "{ me { user { username unit { name kind } } roles passwordChangeRequired operations } }"
 
@@ -34,9 +34,9 @@ async def test_wrong_password_is_a_typed_error_and_is_logged(api: Api) -> None: 
     assert payload["errors"][0]["message"] == "用户名或密码错误"
     async with api.runtime.db.read_session() as session:
         failures = await session.scalar(
-            select(func.count()).select_from(SignInEvent).where(
-                SignInEvent.username == SCHOOL_REGISTRAR, SignInEvent.success.is_(False)
-            )
+            select(func.count())
+            .select_from(SignInEvent)
+            .where(SignInEvent.username == SCHOOL_REGISTRAR, SignInEvent.success.is_(False))
         )
     assert failures == 1
 
@@ -136,11 +136,18 @@ mutation Create($input: CreateUserInput!) {
 
 async def test_new_account_must_change_password_first(api: Api) -> None:  # RULES: SEC-1, IME-6
     admin = await api.login(COUNTY_ADMIN)
-    units = await api.post('{ units(kind: SCHOOL, first: 1) { nodes { id } } }', token=admin)
+    units = await api.post("{ units(kind: SCHOOL, first: 1) { nodes { id } } }", token=admin)
     school_id = units["data"]["units"]["nodes"][0]["id"]
     created = await api.post(
         CREATE_USER,
-        {"input": {"username": "new-reg", "displayName": "新学籍员", "unitId": school_id, "roles": ["REGISTRAR"]}},
+        {
+            "input": {
+                "username": "new-reg",
+                "displayName": "新学籍员",
+                "unitId": school_id,
+                "roles": ["REGISTRAR"],
+            }
+        },
         token=admin,
     )
     initial = created["data"]["createUser"]["initialPassword"]

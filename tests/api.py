@@ -1,13 +1,12 @@
-"""API fixtures: the real ASGI app over the demo province, and a small GraphQL client."""
+"""A small GraphQL client over the real ASGI app, and the demo accounts tests sign in with."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 from starlette.applications import Starlette
 
 from backend.app import create_app
@@ -64,26 +63,9 @@ mutation Login($username: String!, $password: String!) {
 """
 
 
-@pytest.fixture
-def api_settings(settings: Settings, demo_database_url: str) -> Settings:
-    return replace(settings, database_url=demo_database_url)
-
-
-async def _api(settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
+async def serve_api(settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
     app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield Api(client, app)
-
-
-@pytest.fixture
-async def api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
-    async for value in _api(api_settings, clock):
-        yield value
-
-
-@pytest.fixture
-async def production_api(api_settings: Settings, clock: FixedClock) -> AsyncIterator[Api]:
-    async for value in _api(replace(api_settings, production=True), clock):
-        yield value

@@ -1,0 +1,168 @@
+"""The websocket path end to end: a real uvicorn server, a real graphql-transport-ws client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from backend.app import create_app
+from backend.clock import FixedClock
+from backend.config import Settings
+from tests.api import LOGIN, SCHOOL_REGISTRAR
+
+SUBPROTOCOL = "graphql-transport-ws"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def live_url(api_settings: Settings, clock: FixedClock) -> AsyncIterator[str]:
+    port = _free_port()
+    settings = replace(api_settings, allowed_origins=("https://spa.example.cn",))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 10)
+
+
+async def _login(base: str) -> str:
+    async with httpx.AsyncClient(base_url=f"http://{base}") as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": LOGIN, "variables": {"username": SCHOOL_REGISTRAR, "password": "Xueji@2026"}},
+        )
+    token = response.json()["data"]["login"]["token"]
+    assert isinstance(token, str)
+    return token
+
+
+async def _receive(ws: ClientConnection) -> dict[str, Any]:
+    message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert isinstance(message, dict)
+    return message
+
+
+async def test_server_time_streams_to_an_authenticated_socket(live_url: str) -> None:
+    token = await _login(live_url)
+
+    async with connect(f"ws://{live_url}/graphql", subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert (await _receive(ws))["type"] == "connection_ack"
+        await ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": "subscription { serverTime(count: 2) }"},
+                }
+            )
+        )
+        first, second, done = await _receive(ws), await _receive(ws), await _receive(ws)
+
+    assert first["type"] == second["type"] == "next"
+    assert first["payload"]["data"]["serverTime"].startswith("2026-11-25T02:00:00")
+    assert done == {"id": "1", "type": "complete"}
+
+
+async def test_socket_without_a_valid_token_is_rejected(live_url: str) -> None:
+    async with connect(f"ws://{live_url}/graphql", subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer forged"}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await _receive(ws)
+
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_subscribing_before_connection_init_is_refused(live_url: str) -> None:
+    async with connect(f"ws://{live_url}/graphql", subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "subscription { serverTime }"}})
+        )
+        with pytest.raises(ConnectionClosed) as closed:
+            await _receive(ws)
+
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_revoked_session_ends_the_subscription(live_url: str) -> None:
+    token = await _login(live_url)
+
+    async with connect(f"ws://{live_url}/graphql", subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        await _receive(ws)
+        await ws.send(
+            json.dumps({"id": "7", "type": "subscribe", "payload": {"query": "subscription { serverTime }"}})
+        )
+        assert (await _receive(ws))["type"] == "next"
+        async with httpx.AsyncClient(base_url=f"http://{live_url}") as client:
+            logout = await client.post(
+                "/graphql",
+                json={"query": "mutation { logout { ok } }"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+        assert logout.json() == {"data": {"logout": {"ok": True}}}
+        message = await _receive(ws)
+        while "errors" not in message["payload"]:  # a tick already on its way
+            message = await _receive(ws)
+        done = await _receive(ws)
+
+    assert message["type"] == "next"
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["UNAUTHENTICATED"]
+    assert done == {"id": "7", "type": "complete"}
+
+
+async def test_legacy_graphql_ws_protocol_is_not_offered(live_url: str) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - the handshake itself must fail
+        async with connect(f"ws://{live_url}/graphql", subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            await _receive(ws)
+
+
+async def test_foreign_origin_is_refused(live_url: str) -> None:
+    token = await _login(live_url)
+    with pytest.raises(Exception):  # noqa: B017 - the handshake is refused
+        async with connect(
+            f"ws://{live_url}/graphql",
+            subprotocols=[SUBPROTOCOL],
+            origin="https://evil.example.com",  # type: ignore[arg-type]
+        ) as ws:
+            await ws.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+            )
+            await _receive(ws)
+    async with connect(
+        f"ws://{live_url}/graphql",
+        subprotocols=[SUBPROTOCOL],
+        origin="https://spa.example.cn",  # type: ignore[arg-type]
+    ) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert (await _receive(ws))["type"] == "connection_ack"
