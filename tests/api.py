@@ -13,6 +13,7 @@ from backend.app import create_app
 from backend.clock import FixedClock
 from backend.config import Settings
 from backend.demo import DEMO_PASSWORD
+from backend.graphql.view import XuejiGraphQL
 from backend.runtime import Runtime
 
 SCHOOL_REGISTRAR = "2134010401-reg"  # 合肥市蜀山区琥珀小学
@@ -31,6 +32,14 @@ class Api:
         runtime = self.app.state.runtime
         assert isinstance(runtime, Runtime)
         return runtime
+
+    @property
+    def graphql_app(self) -> XuejiGraphQL:
+        for route in self.app.routes:
+            endpoint = getattr(route, "endpoint", None)
+            if isinstance(endpoint, XuejiGraphQL):
+                return endpoint
+        raise LookupError("no /graphql route")
 
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None

@@ -30,6 +30,17 @@ class Hub:
             await self._broadcast.disconnect()
             self.connected = False
 
+    def _wake_redis_listener(self) -> None:
+        """Work around a race in broadcaster 0.3.1's Redis backend.
+
+        Its listener task wakes on the first ``subscribe`` before redis-py counts the channel as
+        subscribed, finds nothing to listen to, and goes back to sleep for good. Setting its ready event
+        again once the subscription is in place restarts it.
+        """
+        ready = getattr(getattr(self._broadcast, "_backend", None), "_ready", None)
+        if ready is not None:
+            ready.set()
+
     async def publish(self, channel: str, message: str) -> None:
         await self._broadcast.publish(channel=channel, message=message)
 
@@ -37,6 +48,7 @@ class Hub:
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[str]]:
         """Yield an iterator of message payloads on ``channel`` until the block exits."""
         async with self._broadcast.subscribe(channel=channel) as subscriber:
+            self._wake_redis_listener()
 
             async def messages() -> AsyncIterator[str]:
                 async for event in subscriber:  # type: ignore[union-attr]

@@ -1,0 +1,478 @@
+"""The permission matrix, generated from the schema (ORG-2, ORG-3).
+
+Every root field of the schema names the ``Operation`` it performs (field metadata). For each field this
+test runs every role, from units at three levels, against targets in the actor's own unit, a child unit,
+a sibling unit and the parent unit, through the real API, and compares the outcome with what
+``POLICIES`` promises: refused roles get FORBIDDEN, targets out of reach look absent (NOT_FOUND), the rest
+succeed. A field without a case here fails the test, so new operations join the matrix automatically.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from starlette.requests import Request
+
+from backend.domain.accounts.passwords import hash_password_sync
+from backend.domain.accounts.service import actor_for, hash_token
+from backend.domain.permissions import may, within_reach
+from backend.graphql.context import Context
+from backend.graphql.operations import PUBLIC
+from backend.config import Settings
+from backend.graphql.schema import build_schema
+from backend.models import AuthSession, Delegation, Unit, User, UserRole
+from backend.models.enums import Role, UnitKind
+from tests.api import Api
+from tests.conftest import DEFAULT_NOW
+
+PASSWORD = "Matrix#Pass1"
+CHILD_KIND = {
+    UnitKind.MINISTRY: UnitKind.PROVINCE,
+    UnitKind.PROVINCE: UnitKind.CITY,
+    UnitKind.CITY: UnitKind.COUNTY,
+    UnitKind.COUNTY: UnitKind.SCHOOL,
+    UnitKind.SCHOOL: UnitKind.SCHOOL,
+}
+# Actor units: a city and the province (departments) and a central school (which has a branch school).
+LEVELS = {"city": "340100", "province": "340000", "central school": None}
+RELATIONS = ("own", "child", "sibling", "parent")
+
+
+def root_fields() -> list[tuple[str, str, Any]]:
+    schema = build_schema(Settings(secret_key="x" * 48))
+    fields = []
+    for root in ("Query", "Mutation", "Subscription"):
+        definition = schema.get_type_by_name(root)
+        assert definition is not None
+        for field in definition.fields:  # type: ignore[union-attr]
+            fields.append(
+                (root, schema.config.name_converter.get_graphql_name(field), field.metadata.get("operation"))
+            )
+    return fields
+
+
+@dataclass
+class Target:
+    unit: Unit | None  # None: the operation has no target unit
+
+
+@dataclass
+class Case:
+    document: str
+    variables: dict[str, Any]
+    target: Unit | None
+    # "NOT_FOUND" when the answer is empty rather than an error (out of reach looks absent)
+    empty_means_not_found: str | None = None
+    reach_path: str | None = None  # where reach is judged, if not the target's own path
+
+
+class World:
+    """The demo province plus whatever a case needs: throwaway users, delegations, fresh tokens."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.hash = hash_password_sync(PASSWORD, 1, 1024)
+        self.counter = itertools.count(1)
+
+    async def unit_by_code(self, code: str) -> Unit:
+        async with self.api.runtime.db.read_session() as session:
+            unit = await session.scalar(select(Unit).where(Unit.code == code))
+            assert unit is not None
+            session.expunge(unit)
+            return unit
+
+    async def unit_by_id(self, unit_id: int | None) -> Unit:
+        async with self.api.runtime.db.read_session() as session:
+            unit = await session.get(Unit, unit_id)
+            assert unit is not None
+            session.expunge(unit)
+            return unit
+
+    async def central_school(self) -> Unit:
+        async with self.api.runtime.db.read_session() as session:
+            unit = await session.scalar(select(Unit).where(Unit.is_central_school.is_(True)))
+            assert unit is not None
+            return await self.unit_by_code(unit.code)
+
+    async def relatives(self, unit: Unit) -> dict[str, Unit | None]:
+        async with self.api.runtime.db.read_session() as session:
+            child = await session.scalar(select(Unit).where(Unit.parent_id == unit.id).order_by(Unit.id))
+            sibling = await session.scalar(
+                select(Unit).where(Unit.parent_id == unit.parent_id, Unit.id != unit.id).order_by(Unit.id)
+            )
+            parent = await session.get(Unit, unit.parent_id) if unit.parent_id else None
+            for row in (child, sibling, parent):
+                if row is not None:
+                    session.expunge(row)
+        return {"own": unit, "child": child, "sibling": sibling, "parent": parent}
+
+    async def user(self, unit: Unit, roles: frozenset[Role] = frozenset({Role.REGISTRAR})) -> User:
+        n = next(self.counter)
+        async with self.api.runtime.unit_of_work() as uow:
+            user = User(
+                username=f"m{n}-{secrets.token_hex(3)}",
+                display_name=f"矩阵{n}",
+                unit_id=unit.id,
+                password_hash=self.hash,
+                password_changed_at=DEFAULT_NOW,
+                must_change_password=False,
+                failed_attempts=0,
+                is_active=True,
+                created_at=DEFAULT_NOW,
+                updated_at=DEFAULT_NOW,
+            )
+            uow.session.add(user)
+            await uow.session.flush()
+            uow.session.add_all(UserRole(user_id=user.id, role=role) for role in roles)
+        return user
+
+    async def token(self, user: User) -> str:
+        """A fresh session for ``user``, with its password reset to the known one."""
+        token = secrets.token_urlsafe(24)
+        async with self.api.runtime.unit_of_work() as uow:
+            row = await uow.session.get(User, user.id)
+            assert row is not None
+            row.password_hash = self.hash
+            uow.session.add(
+                AuthSession(
+                    token_hash=hash_token(token),
+                    user_id=user.id,
+                    created_at=DEFAULT_NOW,
+                    last_seen_at=DEFAULT_NOW,
+                    expires_at=DEFAULT_NOW + timedelta(hours=1),
+                )
+            )
+        return token
+
+    async def delegation(self, unit: Unit, grantee: User | None = None) -> Delegation:
+        grantor = await self.user(unit)
+        grantee = grantee or await self.user(unit)
+        async with self.api.runtime.unit_of_work() as uow:
+            row = Delegation(
+                grantor_id=grantor.id,
+                grantee_id=grantee.id,
+                registered_by_id=grantor.id,
+                unit_id=unit.id,
+                reason="矩阵测试",
+                starts_at=DEFAULT_NOW - timedelta(hours=1),
+                ends_at=DEFAULT_NOW + timedelta(days=1),
+                created_at=DEFAULT_NOW,
+            )
+            uow.session.add(row)
+        return row
+
+    def unique_code(self, kind: UnitKind) -> str:
+        n = next(self.counter)
+        return f"99{n:08d}" if kind is UnitKind.SCHOOL else f"98{n:04d}"
+
+
+CaseBuilder = Callable[[World, User, Unit | None], Awaitable[Case]]
+CASES: dict[str, CaseBuilder] = {}
+
+
+def case(name: str) -> Callable[[CaseBuilder], CaseBuilder]:
+    def register(builder: CaseBuilder) -> CaseBuilder:
+        CASES[name] = builder
+        return builder
+
+    return register
+
+
+@case("Query.me")
+async def _me(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ me { user { id } } }", {}, None)
+
+
+@case("Query.unit")
+async def _unit(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case("query($id: ID!) { unit(id: $id) { id } }", {"id": str(target.id)}, target, "unit")
+
+
+@case("Query.units")
+async def _units(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case("query($p: ID) { units(parentId: $p) { nodes { id } } }", {"p": str(target.id)}, target)
+
+
+@case("Query.user")
+async def _user(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    other = await world.user(target)
+    return Case("query($id: ID!) { user(id: $id) { id } }", {"id": str(other.id)}, target, "user")
+
+
+@case("Query.users")
+async def _users(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case("query($u: ID) { users(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target)
+
+
+@case("Query.delegations")
+async def _delegations(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ delegations { nodes { id } } }", {}, None)
+
+
+@case("Query.myDelegations")
+async def _my_delegations(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ myDelegations { id } }", {}, None)
+
+
+@case("Query.studentRecords")
+async def _students(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { studentRecords(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target
+    )
+
+
+@case("Query.auditLog")
+async def _audit(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { auditLog(filter: {unitId: $u}) { nodes { id } } }", {"u": str(target.id)}, target
+    )
+
+
+@case("Query.calendar")
+async def _calendar(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ calendar(year: 2026) { days { date } } }", {}, None)
+
+
+@case("Mutation.login")
+async def _login(world: World, actor: User, target: Unit | None) -> Case:
+    return Case(
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { errors { code } token } }",
+        {"u": actor.username, "p": PASSWORD},
+        None,
+    )
+
+
+@case("Mutation.logout")
+async def _logout(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("mutation { logout { errors { code } ok } }", {}, None)
+
+
+@case("Mutation.changePassword")
+async def _change_password(world: World, actor: User, target: Unit | None) -> Case:
+    new = f"Matrix#New{next(world.counter)}"
+    return Case(
+        "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { errors { code } } }",
+        {"c": PASSWORD, "n": new},
+        None,
+    )
+
+
+@case("Mutation.createUser")
+async def _create_user(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { errors { code } user { id } } }",
+        {
+            "i": {
+                "username": f"new{next(world.counter)}",
+                "displayName": "新",
+                "unitId": str(target.id),
+                "roles": ["REGISTRAR"],
+            }
+        },
+        target,
+    )
+
+
+@case("Mutation.updateUser")
+async def _update_user(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    other = await world.user(target)
+    return Case(
+        "mutation($i: UpdateUserInput!) { updateUser(input: $i) { errors { code } user { id } } }",
+        {"i": {"userId": str(other.id), "displayName": "改名"}},
+        target,
+    )
+
+
+@case("Mutation.resetPassword")
+async def _reset_password(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    other = await world.user(target)
+    return Case(
+        "mutation($u: ID!) { resetPassword(userId: $u) { errors { code } initialPassword } }",
+        {"u": str(other.id)},
+        target,
+    )
+
+
+@case("Mutation.unlockUser")
+async def _unlock_user(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    other = await world.user(target)
+    return Case(
+        "mutation($u: ID!) { unlockUser(userId: $u) { errors { code } } }", {"u": str(other.id)}, target
+    )
+
+
+@case("Mutation.createUnit")
+async def _create_unit(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    kind = CHILD_KIND[target.kind]
+    school = {"stages": ["PRIMARY"], "schoolSystem": "SIX_THREE"} if kind is UnitKind.SCHOOL else {}
+    if target.kind is UnitKind.SCHOOL and not target.is_central_school:
+        kind = UnitKind.SCHOOL  # placement would be refused; reach decides first
+    return Case(
+        "mutation($i: CreateUnitInput!) { createUnit(input: $i) { errors { code } unit { id } } }",
+        {
+            "i": {
+                "parentId": str(target.id),
+                "kind": kind.value,
+                "name": "新单位",
+                "code": world.unique_code(kind),
+                **school,
+            }
+        },
+        target,
+        reach_path=f"{target.path}0/",  # the new unit, below the target
+    )
+
+
+@case("Mutation.updateUnit")
+async def _update_unit(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "mutation($i: UpdateUnitInput!) { updateUnit(input: $i) { errors { code } } }",
+        {"i": {"unitId": str(target.id), "name": target.name}},
+        target,
+    )
+
+
+@case("Mutation.registerDelegation")
+async def _register_delegation(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    grantor, grantee = await world.user(target), await world.user(target)
+    return Case(
+        "mutation($i: RegisterDelegationInput!) { registerDelegation(input: $i) { errors { code } } }",
+        {
+            "i": {
+                "grantorId": str(grantor.id),
+                "granteeId": str(grantee.id),
+                "startsAt": DEFAULT_NOW.isoformat(),
+                "endsAt": (DEFAULT_NOW + timedelta(days=3)).isoformat(),
+                "reason": "产假期间代办",
+            }
+        },
+        target,
+    )
+
+
+@case("Mutation.revokeDelegation")
+async def _revoke_delegation(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    delegation = await world.delegation(target)
+    return Case(
+        "mutation($d: ID!) { revokeDelegation(delegationId: $d) { errors { code } } }",
+        {"d": str(delegation.id)},
+        target,
+    )
+
+
+@case("Mutation.startDelegatedSession")
+async def _start_delegated(world: World, actor: User, target: Unit | None) -> Case:
+    own = await world.unit_by_id(actor.unit_id)
+    delegation = await world.delegation(own, grantee=actor)
+    return Case(
+        "mutation($d: ID!) { startDelegatedSession(delegationId: $d) { errors { code } token } }",
+        {"d": str(delegation.id)},
+        None,
+    )
+
+
+@case("Mutation.setCalendarYear")
+async def _set_calendar_year(world: World, actor: User, target: Unit | None) -> Case:
+    return Case(
+        "mutation($i: SetCalendarYearInput!) { setCalendarYear(input: $i) { errors { code } } }",
+        {
+            "i": {
+                "year": 2027,
+                "notice": "国务院办公厅关于2027年部分节假日安排的通知",
+                "days": [{"date": "2027-01-01", "isWorkday": False, "name": "元旦"}],
+            }
+        },
+        None,
+    )
+
+
+@case("Subscription.serverTime")
+async def _server_time(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("subscription { serverTime(count: 1) }", {}, None)
+
+
+def classify(body: dict[str, Any], case: Case) -> str:
+    codes = [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+    data = body.get("data") or {}
+    for value in data.values():
+        if isinstance(value, dict) and value.get("errors"):
+            codes += [e["code"] for e in value["errors"]]
+    if codes:
+        return codes[0] if len(set(codes)) == 1 else ",".join(codes)
+    if case.empty_means_not_found and data.get(case.empty_means_not_found) is None:
+        return "NOT_FOUND"
+    return "ALLOWED"
+
+
+async def run(world: World, root: str, case: Case, token: str) -> dict[str, Any]:
+    if root != "Subscription":
+        return await world.api.post(case.document, case.variables, token=token)
+    schema = world.api.graphql_app.schema
+    request = Request(
+        {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())], "client": None}
+    )
+    context = Context(runtime=world.api.runtime, request=request)
+    stream = await schema.subscribe(case.document, context_value=context, variable_values=case.variables)
+    if not hasattr(stream, "__anext__"):
+        return {"errors": [e.formatted for e in stream.errors or []]}
+    first = await anext(stream)
+    await stream.aclose()
+    return {"data": first.data, "errors": [e.formatted for e in first.errors or []] or None}
+
+
+@pytest.mark.parametrize(("root", "name", "operation"), root_fields(), ids=lambda v: str(v))
+async def test_permission_matrix(
+    api: Api, root: str, name: str, operation: Any
+) -> None:  # RULES: ORG-2, ORG-3
+    key = f"{root}.{name}"
+    assert operation is not None, f"{key} declares no operation (metadata=performs(...))"
+    assert key in CASES, f"{key} has no permission-matrix case: add one in {__name__}"
+    world = World(api)
+    mismatches: list[str] = []
+    for level, code in LEVELS.items():
+        unit = await world.unit_by_code(code) if code else await world.central_school()
+        relatives = await world.relatives(unit)
+        for role in Role:
+            actor_user = await world.user(unit, frozenset({role}))
+            async with api.runtime.db.read_session() as session:
+                actor = await actor_for(session, await session.get(User, actor_user.id))
+            for relation in RELATIONS:
+                target = relatives[relation]
+                if target is None:
+                    continue  # the province has no sibling in the demo
+                built = await CASES[key](world, actor_user, target)
+                if operation == PUBLIC:
+                    expected = "ALLOWED"
+                elif not may(actor, operation):
+                    expected = "FORBIDDEN"
+                elif built.target is not None and not within_reach(
+                    actor, operation, built.reach_path or built.target.path
+                ):
+                    expected = "NOT_FOUND"
+                else:
+                    expected = "ALLOWED"
+                got = classify(await run(world, root, built, await world.token(actor_user)), built)
+                if got != expected:
+                    mismatches.append(f"{level} {role} → {relation}: expected {expected}, got {got}")
+    assert mismatches == []
