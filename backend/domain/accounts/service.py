@@ -44,7 +44,7 @@ from backend.domain.accounts.passwords import (
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import NotFoundError, UnauthenticatedError, ValidationError
-from backend.domain.permissions import Operation, authorize
+from backend.domain.permissions import Operation, PasswordChangeRequiredError, authorize
 from backend.models import AuthSession, Delegation, PasswordHistory, SignInEvent, User, UserRole
 from backend.models.enums import Role
 
@@ -268,7 +268,15 @@ async def _delegated_actor(
     grantor = await uow.session.get(User, delegation.grantor_id)
     if grantor is None or not grantor.is_active:
         raise SessionExpiredError()
-    return await actor_for(uow.session, grantor, session_id=auth.id, ip=ip, delegate_id=grantee.id)
+    # The grantee's own duty to change its password is not lifted by acting for someone else.
+    return await actor_for(
+        uow.session,
+        grantor,
+        session_id=auth.id,
+        ip=ip,
+        delegate_id=grantee.id,
+        password_change_required=_must_change(grantee, uow.settings, now),
+    )
 
 
 async def sign_out(uow: UnitOfWork, *, actor: Actor) -> None:
@@ -590,6 +598,10 @@ async def register_delegation(
         raise DelegationInvalidError("委托人与受托人不能相同", field="granteeId")
     if not grantor.is_active or not grantee.is_active:
         raise DelegationInvalidError("委托人或受托人账号已停用", field="grantorId")
+    combined = await repo.roles_of(uow.session, grantor.id) | await repo.roles_of(uow.session, grantee.id)
+    if Role.SYSTEM_ADMINISTRATOR in combined and not combined.isdisjoint(BUSINESS_ROLES):
+        # ORG-2: a delegation must not let configuration and business meet in one person.
+        raise RoleConflictError("系统管理员与学籍管理员、学籍主管领导之间不能相互委托", field="granteeId")
     if ends_at <= starts_at or ends_at <= now:
         raise DelegationInvalidError("委托结束时间须晚于开始时间和当前时间", field="endsAt")
     if ends_at - starts_at > MAX_DELEGATION:
@@ -657,6 +669,8 @@ async def start_delegated_session(
 ) -> tuple[str, AuthSession]:
     """Open a session in which the grantee acts for the grantor, ending when the delegation ends."""
     authorize(actor, Operation.VIEW_OWN_ACCOUNT)
+    if actor.password_change_required:
+        raise PasswordChangeRequiredError()
     delegation = await repo.get_delegation(uow.session, delegation_id)
     if delegation is None or delegation.grantee_id != actor.user_id or actor.delegate_id:
         raise NotFoundError(field="delegationId")

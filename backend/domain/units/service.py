@@ -75,6 +75,17 @@ async def _check_code_free(uow: UnitOfWork, code: str, except_id: int | None = N
         raise UnitCodeTakenError(field="code")
 
 
+async def _check_central_change(uow: UnitOfWork, unit: Unit, central: bool) -> None:
+    """Only a school directly under a department may be central; one with branches stays central (ORG-1)."""
+    parent = await get_unit(uow.session, unit.parent_id) if unit.parent_id else None
+    if central and parent is not None and parent.kind is UnitKind.SCHOOL:
+        raise InvalidUnitPlacementError("分校不能设为中心校", field="isCentralSchool")
+    if not central:
+        has_branches = await uow.session.scalar(select(Unit.id).where(Unit.parent_id == unit.id).limit(1))
+        if has_branches is not None:
+            raise InvalidUnitPlacementError("该中心校下仍有分校，不能取消中心校", field="isCentralSchool")
+
+
 def _snapshot(unit: Unit) -> dict[str, object]:
     return {
         "kind": str(unit.kind),
@@ -175,6 +186,8 @@ async def update_unit(
             is_central_school=unit.is_central_school if is_central_school is None else is_central_school,
         )
         checked = _check_profile(unit.kind, profile)
+        if checked.is_central_school != unit.is_central_school:
+            await _check_central_change(uow, unit, checked.is_central_school)
         unit.stages = sorted(str(s) for s in checked.stages)
         unit.school_system = checked.school_system
         unit.is_central_school = checked.is_central_school
