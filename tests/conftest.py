@@ -28,7 +28,9 @@ from tests.api import Api, serve_api
 
 TEST_DATABASE_URL = os.environ.get("XUEJI_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("XUEJI_TEST_BROADCAST_URL", "memory://")
-TEMPLATE_DB = "xueji_test_template"
+# Unique per run, so that two runs against one server (a developer and CI) never share a template.
+RUN_ID = uuid.uuid4().hex[:8]
+TEMPLATE_DB = f"xueji_test_template_{RUN_ID}"
 
 # 2026-11-25 10:00 Asia/Shanghai: a Wednesday working day.
 DEFAULT_NOW = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
@@ -122,7 +124,7 @@ async def uow(db: Database, clock: FixedClock, settings: Settings) -> AsyncItera
 
 # --- a database with the demo province loaded, for API tests ------------------------------------------
 
-DEMO_TEMPLATE_DB = "xueji_test_demo_template"
+DEMO_TEMPLATE_DB = f"xueji_test_demo_{RUN_ID}"
 
 
 @pytest.fixture(scope="session")
