@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     demo.add_parser("load", help="load the demo province (idempotent)").set_defaults(handler=cmd_demo_load)
 
-    schema = sub.add_parser("schema", help="GraphQL schema").add_subparsers(dest="schema_command", required=True)
+    schema = sub.add_parser("schema", help="GraphQL schema").add_subparsers(
+        dest="schema_command", required=True
+    )
     export = schema.add_parser("export", help="write the SDL")
     export.add_argument("--output", default="frontend-schema/schema.graphql")
     export.set_defaults(handler=cmd_schema_export)

@@ -6,12 +6,13 @@ module-level singletons, so two apps with different settings can live in one pro
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 from backend.calendar import CalendarCache
 from backend.clock import Clock, SystemClock
 from backend.config import Settings
-from backend.db import Database
+from backend.db import Database, UnitOfWork
 from backend.realtime.hub import Hub
 
 
@@ -32,7 +33,7 @@ class Runtime:
             clock=clock or SystemClock(),
         )
 
-    def unit_of_work(self):  # type: ignore[no-untyped-def]
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         return self.db.unit_of_work(self.clock, self.settings)
 
     async def start(self) -> None:

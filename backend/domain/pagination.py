@@ -54,7 +54,7 @@ def decode_cursor(cursor: str) -> int:
 
 async def paginate(
     session: AsyncSession,
-    stmt: Select[tuple[T]],
+    stmt: Select[T],
     key: Any,
     *,
     first: int | None,

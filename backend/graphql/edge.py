@@ -33,9 +33,7 @@ def context(info: Info) -> Context:
     return ctx
 
 
-async def write(
-    info: Info, action: Callable[[UnitOfWork, Actor], Awaitable[T]]
-) -> T | Failed:
+async def write(info: Info, action: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T | Failed:
     """Run ``action`` as the signed-in caller in one transaction committed here."""
     ctx = context(info)
     try:

@@ -1,17 +1,23 @@
-"""GraphQL enums, the same names as the domain's (GLOSSARY.md)."""
+"""GraphQL enums: the domain's own enum classes (GLOSSARY.md names), registered with strawberry.
+
+``strawberry.enum`` decorates a class in place, so the names exported here are the very classes the
+domain uses; resolvers pass domain values straight through.
+"""
 
 from __future__ import annotations
 
 import strawberry
 
-from backend.domain.permissions import Operation as OperationEnum
-from backend.models import enums
+from backend.domain.permissions import Operation
+from backend.models.enums import Gender, IdType, RecordStatus, Role, SchoolSystem, Stage, UnitKind
 
-UnitKind = strawberry.enum(enums.UnitKind, description="单位类型：教育部、省、地市、区县、学校")
-Stage = strawberry.enum(enums.Stage, description="学段")
-SchoolSystem = strawberry.enum(enums.SchoolSystem, description="学制：六三制或五四制")
-Role = strawberry.enum(enums.Role, description="角色：学籍管理员、学籍主管领导、系统管理员及平台账号类型")
-Gender = strawberry.enum(enums.Gender, description="性别")
-IdType = strawberry.enum(enums.IdType, description="身份证件类型")
-RecordStatus = strawberry.enum(enums.RecordStatus, description="学籍状态")
-Operation = strawberry.enum(OperationEnum, description="系统中的一类操作，用于前端按权限显示功能")
+strawberry.enum(UnitKind, description="单位类型：教育部、省、地市、区县、学校")
+strawberry.enum(Stage, description="学段")
+strawberry.enum(SchoolSystem, description="学制：六三制或五四制")
+strawberry.enum(Role, description="角色：学籍管理员、学籍主管领导、系统管理员及平台账号类型")
+strawberry.enum(Gender, description="性别")
+strawberry.enum(IdType, description="身份证件类型")
+strawberry.enum(RecordStatus, description="学籍状态")
+strawberry.enum(Operation, description="系统中的一类操作，用于前端按权限显示功能")
+
+__all__ = ["Gender", "IdType", "Operation", "RecordStatus", "Role", "SchoolSystem", "Stage", "UnitKind"]

@@ -20,7 +20,9 @@ from backend.domain.errors import DomainError
 log = logging.getLogger("backend.graphql")
 
 
-@strawberry.type(description="输入或业务规则错误：code 为稳定的英文代码，message 为中文说明，field 为出错的输入项。")
+@strawberry.type(
+    description="输入或业务规则错误：code 为稳定的英文代码，message 为中文说明，field 为出错的输入项。"
+)
 class UserError:
     code: str
     message: str

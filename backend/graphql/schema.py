@@ -38,7 +38,9 @@ class Subscription(SystemSubscriptions):
 
 
 class XuejiSchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         """Log nothing here: bad input is the client's business, and ``ErrorShaping`` logs the unexpected."""
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from broadcaster import Broadcast
+from broadcaster._base import Unsubscribed
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,10 @@ class Hub:
             self._wake_redis_listener()
 
             async def messages() -> AsyncIterator[str]:
-                async for event in subscriber:  # type: ignore[union-attr]
-                    yield event.message
+                try:
+                    while True:
+                        yield (await subscriber.get()).message
+                except Unsubscribed:
+                    return
 
             yield messages()

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import select
 from starlette.requests import Request
 
+from backend.config import Settings
 from backend.domain.accounts.passwords import hash_password_sync
 from backend.domain.accounts.service import actor_for, hash_token
 from backend.domain.permissions import may, within_reach
 from backend.graphql.context import Context
 from backend.graphql.operations import PUBLIC
-from backend.config import Settings
 from backend.graphql.schema import build_schema
 from backend.models import AuthSession, Delegation, Unit, User, UserRole
 from backend.models.enums import Role, UnitKind

@@ -43,11 +43,16 @@ async def list_users(
         scope = unit.path
         stmt = users_in_subtree(scope) if include_subunits else select(User).where(User.unit_id == unit.id)
     else:
-        stmt = users_in_subtree(scope) if include_subunits else select(User).where(User.unit_id == actor.unit_id)
+        stmt = (
+            users_in_subtree(scope) if include_subunits else select(User).where(User.unit_id == actor.unit_id)
+        )
     if search:
         text = search.strip().lower()
         stmt = stmt.where(
-            or_(User.username.startswith(text, autoescape=True), User.display_name.contains(text, autoescape=True))
+            or_(
+                User.username.startswith(text, autoescape=True),
+                User.display_name.contains(text, autoescape=True),
+            )
         )
     return await paginate(session, stmt, User.id, first=first, after=after, max_page=max_page)
 
@@ -67,6 +72,9 @@ async def my_delegations(session: AsyncSession, actor: Actor) -> list[Delegation
     """Delegations granted to the actor (as grantee), so it can choose one to act under."""
     authorize(actor, Operation.VIEW_OWN_ACCOUNT)
     rows = await session.scalars(
-        select(Delegation).where(Delegation.grantee_id == actor.user_id).order_by(Delegation.id.desc()).limit(50)
+        select(Delegation)
+        .where(Delegation.grantee_id == actor.user_id)
+        .order_by(Delegation.id.desc())
+        .limit(50)
     )
     return list(rows)

@@ -81,7 +81,7 @@ async def recent_password_hashes(session: AsyncSession, user_id: int, limit: int
     return list(rows)
 
 
-def users_in_subtree(scope_path: str) -> Select[tuple[User]]:
+def users_in_subtree(scope_path: str) -> Select[User]:
     """Users whose unit lies in the subtree at ``scope_path`` (ORG-3)."""
     return select(User).join(Unit, Unit.id == User.unit_id).where(subtree_filter(Unit.path, scope_path))
 

@@ -45,5 +45,7 @@ async def list_units(
         stmt = stmt.where(Unit.kind == kind)
     if search:
         text = search.strip()
-        stmt = stmt.where(or_(Unit.name.contains(text, autoescape=True), Unit.code.startswith(text, autoescape=True)))
+        stmt = stmt.where(
+            or_(Unit.name.contains(text, autoescape=True), Unit.code.startswith(text, autoescape=True))
+        )
     return await paginate(session, stmt, Unit.id, first=first, after=after, max_page=max_page)

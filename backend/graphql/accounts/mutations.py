@@ -15,13 +15,15 @@ from backend.graphql.edge import Failed, context, parse_id, write, write_anonymo
 from backend.graphql.enums import Role
 from backend.graphql.errors import UserError
 from backend.graphql.operations import PUBLIC, performs
+from backend.models import User
 
 
 @strawberry.type
 class SessionPayload:
     errors: list[UserError]
     token: str | None = strawberry.field(
-        default=None, description="会话令牌：以 Authorization: Bearer <token> 发送；websocket 在 connection_init 中发送"
+        default=None,
+        description="会话令牌：以 Authorization: Bearer <token> 发送；websocket 在 connection_init 中发送",
     )
     expires_at: datetime | None = None
     password_change_required: bool = False
@@ -132,7 +134,9 @@ class AccountMutations:
             )
         )
 
-    @strawberry.mutation(description="退出登录，当前会话令牌作废", metadata=performs(Operation.VIEW_OWN_ACCOUNT))
+    @strawberry.mutation(
+        description="退出登录，当前会话令牌作废", metadata=performs(Operation.VIEW_OWN_ACCOUNT)
+    )
     async def logout(self, info: Info) -> OkPayload:
         result = await write(info, lambda uow, actor: service.sign_out(uow, actor=actor))
         if isinstance(result, Failed):
@@ -158,7 +162,9 @@ class AccountMutations:
             )
         )
 
-    @strawberry.mutation(description="新建账号（初始密码随机生成）", metadata=performs(Operation.MANAGE_USERS))
+    @strawberry.mutation(
+        description="新建账号（初始密码随机生成）", metadata=performs(Operation.MANAGE_USERS)
+    )
     async def create_user(self, info: Info, input: CreateUserInput) -> IssuedAccountPayload:
         return _issued(
             await write(
@@ -176,7 +182,9 @@ class AccountMutations:
             )
         )
 
-    @strawberry.mutation(description="修改账号信息、角色或停用状态", metadata=performs(Operation.MANAGE_USERS))
+    @strawberry.mutation(
+        description="修改账号信息、角色或停用状态", metadata=performs(Operation.MANAGE_USERS)
+    )
     async def update_user(self, info: Info, input: UpdateUserInput) -> UserPayload:
         return _user(
             await write(
@@ -194,12 +202,16 @@ class AccountMutations:
             )
         )
 
-    @strawberry.mutation(description="重置密码并解锁；该账号的会话全部作废", metadata=performs(Operation.MANAGE_USERS))
+    @strawberry.mutation(
+        description="重置密码并解锁；该账号的会话全部作废", metadata=performs(Operation.MANAGE_USERS)
+    )
     async def reset_password(self, info: Info, user_id: strawberry.ID) -> IssuedAccountPayload:
         return _issued(
             await write(
                 info,
-                lambda uow, actor: service.reset_password(uow, actor=actor, user_id=parse_id(user_id, "userId")),
+                lambda uow, actor: service.reset_password(
+                    uow, actor=actor, user_id=parse_id(user_id, "userId")
+                ),
             )
         )
 
@@ -232,7 +244,9 @@ class AccountMutations:
             )
         )
 
-    @strawberry.mutation(description="撤销委托；以该委托登录的会话立即作废", metadata=performs(Operation.MANAGE_DELEGATIONS))
+    @strawberry.mutation(
+        description="撤销委托；以该委托登录的会话立即作废", metadata=performs(Operation.MANAGE_DELEGATIONS)
+    )
     async def revoke_delegation(self, info: Info, delegation_id: strawberry.ID) -> DelegationPayload:
         return _delegation(
             await write(
@@ -252,9 +266,13 @@ class AccountMutations:
 
         async def action(uow, actor):  # type: ignore[no-untyped-def]
             token, row = await service.start_delegated_session(
-                uow, actor=actor, delegation_id=parse_id(delegation_id, "delegationId"), user_agent=ctx.user_agent
+                uow,
+                actor=actor,
+                delegation_id=parse_id(delegation_id, "delegationId"),
+                user_agent=ctx.user_agent,
             )
-            user = await uow.session.get(service.User, row.user_id)
+            user = await uow.session.get(User, row.user_id)
+            assert user is not None
             return SignedIn(token, user, row.expires_at, False)
 
         return _session_payload(await write(info, action))

@@ -19,7 +19,9 @@ from backend.models.enums import Role as RoleEnum
 
 @strawberry.type
 class AccountQueries:
-    @strawberry.field(description="当前登录人；未登录时报 UNAUTHENTICATED", metadata=performs(Operation.VIEW_OWN_ACCOUNT))
+    @strawberry.field(
+        description="当前登录人；未登录时报 UNAUTHENTICATED", metadata=performs(Operation.VIEW_OWN_ACCOUNT)
+    )
     async def me(self, info: Info) -> Me:
         ctx = context(info)
         actor = await ctx.require_actor()
@@ -42,7 +44,9 @@ class AccountQueries:
             _operations=Me.operations_for(actor),
         )
 
-    @strawberry.field(description="按编号查询账号；不在管辖范围内时为空", metadata=performs(Operation.VIEW_USERS))
+    @strawberry.field(
+        description="按编号查询账号；不在管辖范围内时为空", metadata=performs(Operation.VIEW_USERS)
+    )
     async def user(self, info: Info, id: strawberry.ID) -> UserType | None:
         ctx = context(info)
         user = await ctx.query(account_queries.find_user, parse_id(id, "id"))

@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from backend.domain.permissions import Operation as OperationEnum
+from backend.domain.actor import Actor
 from backend.domain.permissions import may
 from backend.graphql.edge import context
 from backend.graphql.enums import Operation, Role
@@ -77,11 +77,11 @@ class Me:
     def operations(self) -> list[Operation]:
         return self._operations
 
-    _operations: strawberry.Private[list[OperationEnum]]
+    _operations: strawberry.Private[list[Operation]]
 
     @staticmethod
-    def operations_for(actor: object) -> list[OperationEnum]:
-        return [op for op in OperationEnum if may(actor, op)]  # type: ignore[arg-type]
+    def operations_for(actor: Actor) -> list[Operation]:
+        return [op for op in Operation if may(actor, op)]
 
 
 @strawberry.type(name="Delegation", description="经系统管理员登记的限时委托（代替出借密码）")

@@ -31,7 +31,11 @@ class AuditFilter:
 class AuditQueries:
     @strawberry.field(description="审计日志，新的在前", metadata=performs(Operation.READ_AUDIT_LOG))
     async def audit_log(
-        self, info: Info, filter: AuditFilter | None = None, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        filter: AuditFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
     ) -> Connection[AuditEntry]:
         ctx = context(info)
         f = filter or AuditFilter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -23,8 +24,8 @@ class AuditEntry:
     operation: str
     target_type: str
     target_id: str | None
-    before: JSON | None
-    after: JSON | None
+    before: dict[str, Any] | None = strawberry.field(graphql_type=Optional[JSON])  # noqa: UP045
+    after: dict[str, Any] | None = strawberry.field(graphql_type=Optional[JSON])  # noqa: UP045
     _user_id: strawberry.Private[int | None]
     _delegate_id: strawberry.Private[int | None]
 

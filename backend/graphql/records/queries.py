@@ -16,7 +16,9 @@ from backend.graphql.records.types import StudentRecordType
 
 @strawberry.type
 class RecordQueries:
-    @strawberry.field(description="管辖范围内的学籍（学校只见本校）", metadata=performs(Operation.VIEW_STUDENTS))
+    @strawberry.field(
+        description="管辖范围内的学籍（学校只见本校）", metadata=performs(Operation.VIEW_STUDENTS)
+    )
     async def student_records(
         self,
         info: Info,

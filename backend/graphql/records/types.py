@@ -78,5 +78,9 @@ class StudentRecordType:
         if row is None:
             return None
         return SchoolClassType(
-            id=strawberry.ID(str(row.id)), name=row.name, stage=row.stage, grade=row.grade, entry_year=row.entry_year
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            stage=row.stage,
+            grade=row.grade,
+            entry_year=row.entry_year,
         )

@@ -59,6 +59,4 @@ class UnitQueries:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[UnitType]:
-        return await list_units(
-            info, parent_id=parent_id, kind=kind, search=search, first=first, after=after
-        )
+        return await list_units(info, parent_id=parent_id, kind=kind, search=search, first=first, after=after)
