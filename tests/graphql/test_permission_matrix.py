@@ -4,7 +4,8 @@ Every root field of the schema names the ``Operation`` it performs (field metada
 test runs every role, from units at three levels, against targets in the actor's own unit, a child unit,
 a sibling unit and the parent unit, through the real API, and compares the outcome with what
 ``POLICIES`` promises: refused roles get FORBIDDEN, targets out of reach look absent (NOT_FOUND), the rest
-succeed. A field without a case here fails the test, so new operations join the matrix automatically.
+succeed; accepted mutations leave an audit row and refused ones write nothing (SEC-7). A field without
+a case here fails the test, so new operations join the matrix automatically.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.requests import Request
 
 from backend.config import Settings
@@ -27,7 +28,7 @@ from backend.domain.permissions import may, within_reach
 from backend.graphql.context import Context
 from backend.graphql.operations import PUBLIC
 from backend.graphql.schema import build_schema
-from backend.models import AuthSession, Delegation, Unit, User, UserRole
+from backend.models import AuditEntry, AuthSession, Delegation, Unit, User, UserRole
 from backend.models.enums import Role, UnitKind
 from tests.api import Api
 from tests.conftest import DEFAULT_NOW
@@ -167,6 +168,10 @@ class World:
             )
             uow.session.add(row)
         return row
+
+    async def audit_rows(self) -> int:
+        async with self.api.runtime.db.read_session() as session:
+            return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
     def unique_code(self, kind: UnitKind) -> str:
         n = next(self.counter)
@@ -472,7 +477,14 @@ async def test_permission_matrix(
                     expected = "NOT_FOUND"
                 else:
                     expected = "ALLOWED"
-                got = classify(await run(world, root, built, await world.token(actor_user)), built)
+                token = await world.token(actor_user)
+                audited_before = await world.audit_rows()
+                got = classify(await run(world, root, built, token), built)
                 if got != expected:
                     mismatches.append(f"{level} {role} → {relation}: expected {expected}, got {got}")
+                elif root == "Mutation":
+                    # SEC-7: an accepted mutation leaves an audit row; a refused one changes nothing.
+                    written = await world.audit_rows() - audited_before
+                    if (got == "ALLOWED") != (written > 0):
+                        mismatches.append(f"{level} {role} → {relation}: {got} but {written} audit rows")
     assert mismatches == []
