@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
@@ -16,6 +18,7 @@ from backend.graphql.calendar.queries import CalendarQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
 from backend.graphql.records.queries import RecordQueries
+from backend.graphql.scalars import DATETIME
 from backend.graphql.security import hardening_extensions
 from backend.graphql.system.subscriptions import SystemSubscriptions
 from backend.graphql.units.mutations import UnitMutations
@@ -50,5 +53,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[*hardening_extensions(settings), ErrorShaping, RequestScope],
-        config=StrawberryConfig(disable_field_suggestions=settings.production),
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.production, scalar_map={datetime: DATETIME}
+        ),
     )

@@ -85,7 +85,7 @@ async def test_server_time_streams_to_an_authenticated_socket(live_url: str) -> 
         first, second, done = await _receive(ws), await _receive(ws), await _receive(ws)
 
     assert first["type"] == second["type"] == "next"
-    assert first["payload"]["data"]["serverTime"].startswith("2026-11-25T02:00:00")
+    assert first["payload"]["data"]["serverTime"] == "2026-11-25T10:00:00+08:00"  # Beijing time at the edge
     assert done == {"id": "1", "type": "complete"}
 
 
