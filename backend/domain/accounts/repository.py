@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.units.repository import subtree_filter
@@ -60,12 +60,24 @@ async def session_by_token_hash(session: AsyncSession, token_hash: str) -> Sessi
 
 
 async def revoke_sessions(
-    session: AsyncSession, user_id: int, at: datetime, *, delegation_id: int | None = None
+    session: AsyncSession,
+    user_id: int,
+    at: datetime,
+    *,
+    delegation_id: int | None = None,
+    acting_for: bool = False,
 ) -> None:
-    """Revoke a user's open sessions (or those opened under one delegation) in one statement."""
+    """Revoke open sessions in one statement.
+
+    By default the user's own sessions; with ``delegation_id`` those opened under that delegation; with
+    ``acting_for`` also every delegated session in which someone acts for the user.
+    """
     stmt = update(AuthSession).where(AuthSession.revoked_at.is_(None)).values(revoked_at=at)
     if delegation_id is not None:
         stmt = stmt.where(AuthSession.delegation_id == delegation_id)
+    elif acting_for:
+        granted = select(Delegation.id).where(Delegation.grantor_id == user_id)
+        stmt = stmt.where(or_(AuthSession.user_id == user_id, AuthSession.delegation_id.in_(granted)))
     else:
         stmt = stmt.where(AuthSession.user_id == user_id)
     await session.execute(stmt)

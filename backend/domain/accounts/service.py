@@ -238,8 +238,8 @@ async def authenticate(uow: UnitOfWork, token: str, *, ip: str | None = None) ->
         raise UnauthenticatedError()
     auth, user, unit = found.session, found.user, found.unit
     idle_limit = auth.last_seen_at + timedelta(minutes=uow.settings.idle_timeout_minutes)
+    # Expiry is decided here on every request, so nothing needs writing (an error rolls back anyway).
     if auth.expires_at <= now or idle_limit <= now or not user.is_active:
-        auth.revoked_at = now
         raise SessionExpiredError()
     if now - auth.last_seen_at >= LAST_SEEN_GRANULARITY:
         auth.last_seen_at = now
@@ -263,7 +263,6 @@ async def _delegated_actor(
 ) -> Actor:
     delegation = await repo.get_delegation(uow.session, auth.delegation_id or 0)
     if delegation is None or not _delegation_active(delegation, now):
-        auth.revoked_at = now
         raise SessionExpiredError()
     grantor = await uow.session.get(User, delegation.grantor_id)
     if grantor is None or not grantor.is_active:
@@ -368,14 +367,17 @@ def check_roles(roles: frozenset[Role]) -> None:
         raise RoleConflictError(field="roles")
 
 
-def generate_initial_password() -> str:
-    """A random password that satisfies the policy; shown once, changed at first sign-in."""
+def generate_initial_password(username: str) -> str:
+    """A random password that satisfies the policy for ``username``; shown once, changed at first sign-in."""
     alphabet = string.ascii_letters + string.digits
     while True:
         body = "".join(secrets.choice(alphabet) for _ in range(10))
         candidate = body + secrets.choice("!@#$%^&*") + secrets.choice(string.digits)
-        if any(c.isupper() for c in body) and any(c.islower() for c in body):
-            return candidate
+        try:
+            check_password_policy(candidate, username)
+        except ValidationError:
+            continue
+        return candidate
 
 
 @dataclass(frozen=True)
@@ -432,7 +434,7 @@ async def create_user(
     if initial_password is not None:
         check_password_policy(initial_password, name, field="password")
     now = uow.clock.now()
-    password = initial_password or generate_initial_password()
+    password = initial_password or generate_initial_password(name)
     user = User(
         username=name,
         display_name=display,
@@ -514,7 +516,7 @@ async def update_user(
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         if not is_active:
-            await repo.revoke_sessions(uow.session, user.id, now)
+            await repo.revoke_sessions(uow.session, user.id, now, acting_for=True)
     user.updated_at = now
     await record_audit(
         uow,
@@ -532,7 +534,7 @@ async def reset_password(uow: UnitOfWork, *, actor: Actor, user_id: int) -> Issu
     """Issue a new random password, unlock the account and end its sessions."""
     user = await _managed_user(uow, actor, user_id)
     now = uow.clock.now()
-    password = generate_initial_password()
+    password = generate_initial_password(user.username)
     uow.session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, created_at=now))
     user.password_hash = await hash_password(
         password, uow.settings.argon2_time_cost, uow.settings.argon2_memory_kib
