@@ -8,7 +8,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-HOST ?= 127.0.0.1
+# Loopback unless given on the command line (make run HOST=0.0.0.0); an inherited HOST variable is ignored.
+HOST := 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -41,9 +42,10 @@ $(BIN)/python:
 	@echo "creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when pyproject.toml changed since the last install.
+# Reinstall only when pyproject.toml changed since the last install. The filter drops pip's notes about
+# this machine's missing local index folders; pip's own exit status still decides.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	{ $(BIN)/python -m pip install -q -e '.[dev]' 2>&1; } | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 	@touch $@
 
 venv: $(STAMP)
@@ -60,13 +62,14 @@ run: demo
 # Tests build their own databases in temporary folders; XUEJI_VAR_DIR points anything that reads the
 # settings at a throw-away folder too, so var/ (the local database and secret) never matters.
 test: venv
+	@echo "$(BIN)/pytest $(PYTEST_ARGS)"
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	XUEJI_VAR_DIR="$$tmp" $(BIN)/pytest $(PYTEST_ARGS)
 
 ruff: venv
 	@status=0; \
-	$(BIN)/ruff check . || status=1; \
-	$(BIN)/ruff format --check . || status=1; \
+	echo "$(BIN)/ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check . || status=1; \
 	exit $$status
 
 mypy: venv

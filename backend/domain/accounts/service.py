@@ -512,7 +512,7 @@ async def update_user(
         await uow.session.execute(delete(UserRole).where(UserRole.user_id == user.id))
         await uow.session.execute(insert(UserRole), [{"user_id": user.id, "role": r} for r in roles])
         new_roles = roles
-        await repo.revoke_sessions(uow.session, user.id, now)
+        await repo.revoke_sessions(uow.session, user.id, now, acting_for=True)
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         if not is_active:
