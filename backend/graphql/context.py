@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from backend.domain.accounts.service import authenticate
+from backend.domain.accounts.service import resolve_session, touch_session
 from backend.domain.actor import Actor
 from backend.domain.errors import UnauthenticatedError
 from backend.graphql.dataloaders import Loaders
@@ -76,11 +76,21 @@ class Context:
         return await asyncio.shield(self._auth)
 
     async def _authenticate(self) -> Actor | None:
+        """One read on the request's session; a write only when ``last_seen_at`` is stale."""
         token = self.token()
         if token is None:
             return None
-        async with self.runtime.unit_of_work() as uow:
-            return await authenticate(uow, token, ip=self.client_ip)
+        runtime = self.runtime
+        async with self.reading() as session:
+            resolved = await resolve_session(
+                session, token, now=runtime.clock.now(), settings=runtime.settings, ip=self.client_ip
+            )
+        self.loaders.user.prime(resolved.person.id, resolved.person)
+        self.loaders.unit.prime(resolved.unit.id, resolved.unit)
+        if resolved.needs_touch and resolved.actor.session_id is not None:
+            async with runtime.unit_of_work() as uow:
+                await touch_session(uow, resolved.actor.session_id)
+        return resolved.actor
 
     async def require_actor(self) -> Actor:
         actor = await self.actor()
@@ -88,9 +98,22 @@ class Context:
             raise UnauthenticatedError()
         return actor
 
-    def forget_actor(self) -> None:
+    async def forget_actor(self) -> None:
         """Re-check the token on next use (subscriptions re-validate their session periodically)."""
         self._auth = None
+        await self.end_reads()
+
+    async def end_reads(self) -> None:
+        """End the read session so that later reads see what has been committed since.
+
+        Called after a mutation commits: on SQLite a read transaction keeps the snapshot it began with.
+        Closing detaches what was loaded without expiring it, and the loaders start afresh.
+        """
+        async with self._session_lock:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
+        self.__dict__.pop("loaders", None)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -111,8 +134,4 @@ class Context:
         return Loaders(self.reading)
 
     async def close(self) -> None:
-        async with self._session_lock:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
-        self.__dict__.pop("loaders", None)
+        await self.end_reads()

@@ -39,9 +39,11 @@ async def write(info: Info, action: Callable[[UnitOfWork, Actor], Awaitable[T]])
     try:
         actor = await ctx.require_actor()
         async with ctx.runtime.unit_of_work() as uow:
-            return await action(uow, actor)
+            result = await action(uow, actor)
     except DomainError as error:
         return Failed([UserError.from_domain(error)])
+    await ctx.end_reads()
+    return result
 
 
 async def write_anonymous(info: Info, action: Callable[[UnitOfWork], Awaitable[T]]) -> T | Failed:
@@ -49,9 +51,11 @@ async def write_anonymous(info: Info, action: Callable[[UnitOfWork], Awaitable[T
     ctx = context(info)
     try:
         async with ctx.runtime.unit_of_work() as uow:
-            return await action(uow)
+            result = await action(uow)
     except DomainError as error:
         return Failed([UserError.from_domain(error)])
+    await ctx.end_reads()
+    return result
 
 
 def parse_id(value: str | int, field: str) -> int:

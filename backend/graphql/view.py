@@ -47,6 +47,8 @@ class XuejiGraphQL(GraphQL[Context, None]):
             actor = await context.actor()
         except DomainError as error:
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from error
+        finally:
+            await context.end_reads()  # a socket may live for hours; it must not hold a connection
         if actor is None:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": "请先登录"})
         return {"userId": str(actor.user_id)}

@@ -438,11 +438,14 @@ async def run(world: World, root: str, case: Case, token: str) -> dict[str, Any]
         {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())], "client": None}
     )
     context = Context(runtime=world.api.runtime, request=request)
-    stream = await schema.subscribe(case.document, context_value=context, variable_values=case.variables)
-    if not hasattr(stream, "__anext__"):
-        return {"errors": [e.formatted for e in stream.errors or []]}
-    first = await anext(stream)
-    await stream.aclose()
+    try:
+        stream = await schema.subscribe(case.document, context_value=context, variable_values=case.variables)
+        if not hasattr(stream, "__anext__"):
+            return {"errors": [e.formatted for e in stream.errors or []]}
+        first = await anext(stream)
+        await stream.aclose()
+    finally:
+        await context.close()
     return {"data": first.data, "errors": [e.formatted for e in first.errors or []] or None}
 
 

@@ -19,6 +19,7 @@ class SessionRow:
     session: AuthSession
     user: User
     unit: Unit
+    roles: frozenset[Role]
 
 
 async def find_user_by_username(session: AsyncSession, username: str) -> User | None:
@@ -45,18 +46,21 @@ async def roles_by_user(session: AsyncSession, user_ids: Sequence[int]) -> dict[
 
 
 async def session_by_token_hash(session: AsyncSession, token_hash: str) -> SessionRow | None:
-    """The session with its user and the user's unit, in one statement."""
-    row = (
+    """The session with its user, the user's unit and roles: one statement on every request."""
+    rows = (
         await session.execute(
-            select(AuthSession, User, Unit)
+            select(AuthSession, User, Unit, UserRole.role)
             .join(User, User.id == AuthSession.user_id)
             .join(Unit, Unit.id == User.unit_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
             .where(AuthSession.token_hash == token_hash)
         )
-    ).one_or_none()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    return SessionRow(session=row[0], user=row[1], unit=row[2])
+    first = rows[0]
+    roles = frozenset(row[3] for row in rows if row[3] is not None)
+    return SessionRow(session=first[0], user=first[1], unit=first[2], roles=roles)
 
 
 async def revoke_sessions(

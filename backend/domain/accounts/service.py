@@ -45,7 +45,7 @@ from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import NotFoundError, UnauthenticatedError, ValidationError
 from backend.domain.permissions import Operation, PasswordChangeRequiredError, authorize
-from backend.models import AuthSession, Delegation, PasswordHistory, SignInEvent, User, UserRole
+from backend.models import AuthSession, Delegation, PasswordHistory, SignInEvent, Unit, User, UserRole
 from backend.models.enums import Role
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -207,8 +207,6 @@ async def actor_for(
     delegate_id: int | None = None,
     password_change_required: bool = False,
 ) -> Actor:
-    from backend.models import Unit
-
     unit = await session.get(Unit, user.unit_id)
     if unit is None:  # pragma: no cover - the foreign key forbids it
         raise NotFoundError()
@@ -226,56 +224,86 @@ async def actor_for(
     )
 
 
-async def authenticate(uow: UnitOfWork, token: str, *, ip: str | None = None) -> Actor:
-    """Resolve a bearer token to the acting user, enforcing expiry and the idle timeout (SEC-1).
+@dataclass(frozen=True)
+class ResolvedSession:
+    """A valid session: who acts, who is really signed in, and whether ``last_seen_at`` is stale."""
 
-    A session used under a delegation (SEC-2) acts as the grantor, attributed to the grantee, and only
-    while the delegation is in force.
+    actor: Actor
+    person: User
+    unit: Unit
+    needs_touch: bool
+
+
+async def resolve_session(
+    session: AsyncSession, token: str, *, now: datetime, settings: Settings, ip: str | None = None
+) -> ResolvedSession:
+    """Resolve a bearer token, enforcing expiry and the idle timeout (SEC-1), without writing.
+
+    One statement for an ordinary session. Expiry is decided here on every request, so an expired
+    session needs no write. A session used under a delegation (SEC-2) acts as the grantor, attributed
+    to the grantee, and only while the delegation is in force.
     """
-    now = uow.clock.now()
-    found = await repo.session_by_token_hash(uow.session, hash_token(token))
+    found = await repo.session_by_token_hash(session, hash_token(token))
     if found is None or found.session.revoked_at is not None:
         raise UnauthenticatedError()
     auth, user, unit = found.session, found.user, found.unit
-    idle_limit = auth.last_seen_at + timedelta(minutes=uow.settings.idle_timeout_minutes)
-    # Expiry is decided here on every request, so nothing needs writing (an error rolls back anyway).
+    idle_limit = auth.last_seen_at + timedelta(minutes=settings.idle_timeout_minutes)
     if auth.expires_at <= now or idle_limit <= now or not user.is_active:
         raise SessionExpiredError()
-    if now - auth.last_seen_at >= LAST_SEEN_GRANULARITY:
-        auth.last_seen_at = now
+    needs_touch = now - auth.last_seen_at >= LAST_SEEN_GRANULARITY
     if auth.delegation_id is not None:
-        return await _delegated_actor(uow, auth, user, now, ip)
-    return Actor(
+        actor, acting_unit = await _delegated_actor(session, auth, user, now, settings, ip)
+        return ResolvedSession(actor, user, acting_unit, needs_touch)
+    actor = Actor(
         user_id=user.id,
         username=user.username,
         unit_id=unit.id,
         unit_path=unit.path,
         unit_kind=unit.kind,
-        roles=await repo.roles_of(uow.session, user.id),
+        roles=found.roles,
         session_id=auth.id,
         ip=ip,
-        password_change_required=_must_change(user, uow.settings, now),
+        password_change_required=_must_change(user, settings, now),
+    )
+    return ResolvedSession(actor, user, unit, needs_touch)
+
+
+async def touch_session(uow: UnitOfWork, session_id: int) -> None:
+    """Record activity for the idle timeout (at most every ``LAST_SEEN_GRANULARITY``)."""
+    await uow.session.execute(
+        update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=uow.clock.now())
     )
 
 
+async def authenticate(uow: UnitOfWork, token: str, *, ip: str | None = None) -> Actor:
+    """Resolve a bearer token to the acting user and record the activity, in one unit of work."""
+    resolved = await resolve_session(uow.session, token, now=uow.clock.now(), settings=uow.settings, ip=ip)
+    if resolved.needs_touch and resolved.actor.session_id is not None:
+        await touch_session(uow, resolved.actor.session_id)
+    return resolved.actor
+
+
 async def _delegated_actor(
-    uow: UnitOfWork, auth: AuthSession, grantee: User, now: datetime, ip: str | None
-) -> Actor:
-    delegation = await repo.get_delegation(uow.session, auth.delegation_id or 0)
+    session: AsyncSession, auth: AuthSession, grantee: User, now: datetime, settings: Settings, ip: str | None
+) -> tuple[Actor, Unit]:
+    delegation = await repo.get_delegation(session, auth.delegation_id or 0)
     if delegation is None or not _delegation_active(delegation, now):
         raise SessionExpiredError()
-    grantor = await uow.session.get(User, delegation.grantor_id)
+    grantor = await session.get(User, delegation.grantor_id)
     if grantor is None or not grantor.is_active:
         raise SessionExpiredError()
     # The grantee's own duty to change its password is not lifted by acting for someone else.
-    return await actor_for(
-        uow.session,
+    actor = await actor_for(
+        session,
         grantor,
         session_id=auth.id,
         ip=ip,
         delegate_id=grantee.id,
-        password_change_required=_must_change(grantee, uow.settings, now),
+        password_change_required=_must_change(grantee, settings, now),
     )
+    unit = await session.get(Unit, grantor.unit_id)
+    assert unit is not None
+    return actor, unit
 
 
 async def sign_out(uow: UnitOfWork, *, actor: Actor) -> None:

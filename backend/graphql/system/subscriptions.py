@@ -31,8 +31,11 @@ class SystemSubscriptions:
         interval = min(max(interval_seconds, 1), 60)
         sent = 0
         while count is None or sent < count:
-            ctx.forget_actor()
-            actor = await ctx.require_actor()
+            await ctx.forget_actor()
+            try:
+                actor = await ctx.require_actor()
+            finally:
+                await ctx.end_reads()
             authorize(actor, Operation.VIEW_OWN_ACCOUNT)
             yield ctx.runtime.clock.now()
             sent += 1
