@@ -29,6 +29,7 @@ from backend.config import Settings
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+Publisher = Callable[[str, str], Awaitable[None]]
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -59,10 +60,15 @@ class UnitOfWork:
     clock: Clock
     settings: Settings
     _after_commit: list[AfterCommit] = field(default_factory=list)
+    _notices: list[tuple[str, str]] = field(default_factory=list)
 
     def on_commit(self, callback: AfterCommit) -> None:
         """Run ``callback`` once the transaction has committed; dropped on rollback."""
         self._after_commit.append(callback)
+
+    def notify(self, channel: str, message: str) -> None:
+        """Broadcast ``message`` on ``channel`` to every server process once the transaction commits."""
+        self._notices.append((channel, message))
 
 
 class Database:
@@ -76,12 +82,23 @@ class Database:
         return self.url.startswith("sqlite")
 
     @asynccontextmanager
-    async def unit_of_work(self, clock: Clock, settings: Settings) -> AsyncIterator[UnitOfWork]:
-        """Open a transaction, commit it when the block succeeds, then run after-commit callbacks."""
+    async def unit_of_work(
+        self, clock: Clock, settings: Settings, publish: Publisher | None = None
+    ) -> AsyncIterator[UnitOfWork]:
+        """Open a transaction, commit it when the block succeeds, then publish and run callbacks.
+
+        Without ``publish`` (CLI, tests of services) notices are dropped: no server listens there.
+        """
         async with self.sessionmaker() as session:
             uow = UnitOfWork(session=session, clock=clock, settings=settings)
             async with session.begin():
                 yield uow
+            if publish is not None:
+                for channel, message in uow._notices:
+                    try:
+                        await publish(channel, message)
+                    except Exception:  # Redis down: the database still holds the truth
+                        log.exception("publishing %s failed", channel)
             for callback in uow._after_commit:
                 try:
                     await callback()

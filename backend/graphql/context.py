@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from backend.domain.accounts.service import resolve_session, touch_session
+from backend.domain.accounts.service import hash_token, resolve_session, touch_session
 from backend.domain.actor import Actor
 from backend.domain.errors import UnauthenticatedError
 from backend.graphql.dataloaders import Loaders
@@ -76,21 +76,30 @@ class Context:
         return await asyncio.shield(self._auth)
 
     async def _authenticate(self) -> Actor | None:
-        """One read on the request's session; a write only when ``last_seen_at`` is stale."""
+        """From the process's session cache, else one read on the request's session.
+
+        Writes only when ``last_seen_at`` is stale (at most every 30 seconds per session).
+        """
         token = self.token()
         if token is None:
             return None
         runtime = self.runtime
-        async with self.reading() as session:
-            resolved = await resolve_session(
-                session, token, now=runtime.clock.now(), settings=runtime.settings, ip=self.client_ip
-            )
+        now = runtime.clock.now()
+        key = hash_token(token)
+        resolved = runtime.sessions.get(key, now)
+        if resolved is None or not resolved.still_valid(now, runtime.settings):
+            async with self.reading() as session:
+                resolved = await resolve_session(
+                    session, token, now=now, settings=runtime.settings, ip=self.client_ip
+                )
+            if resolved.needs_touch and resolved.actor.session_id is not None:
+                async with runtime.unit_of_work() as uow:
+                    await touch_session(uow, resolved.actor.session_id)
+                resolved = replace(resolved, needs_touch=False, last_seen_at=now)
+            runtime.sessions.put(key, resolved, now)
         self.loaders.user.prime(resolved.person.id, resolved.person)
         self.loaders.unit.prime(resolved.unit.id, resolved.unit)
-        if resolved.needs_touch and resolved.actor.session_id is not None:
-            async with runtime.unit_of_work() as uow:
-                await touch_session(uow, resolved.actor.session_id)
-        return resolved.actor
+        return replace(resolved.actor, ip=self.client_ip)
 
     async def require_actor(self) -> Actor:
         actor = await self.actor()

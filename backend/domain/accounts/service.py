@@ -34,6 +34,7 @@ from backend.domain.accounts.errors import (
     UsernameTakenError,
     WrongCurrentPasswordError,
 )
+from backend.domain.accounts.events import sessions_changed
 from backend.domain.accounts.passwords import (
     check_not_reused,
     check_password_policy,
@@ -232,6 +233,17 @@ class ResolvedSession:
     person: User
     unit: Unit
     needs_touch: bool
+    expires_at: datetime
+    last_seen_at: datetime
+
+    def still_valid(self, now: datetime, settings: Settings) -> bool:
+        """Whether a cached resolution may answer for ``now`` without asking the database again.
+
+        Not once the session expired, went idle, or its activity is due to be recorded.
+        """
+        return now < self.expires_at and now - self.last_seen_at < min(
+            LAST_SEEN_GRANULARITY, timedelta(minutes=settings.idle_timeout_minutes)
+        )
 
 
 async def resolve_session(
@@ -253,7 +265,7 @@ async def resolve_session(
     needs_touch = now - auth.last_seen_at >= LAST_SEEN_GRANULARITY
     if auth.delegation_id is not None:
         actor, acting_unit = await _delegated_actor(session, auth, user, now, settings, ip)
-        return ResolvedSession(actor, user, acting_unit, needs_touch)
+        return ResolvedSession(actor, user, acting_unit, needs_touch, auth.expires_at, auth.last_seen_at)
     actor = Actor(
         user_id=user.id,
         username=user.username,
@@ -265,7 +277,7 @@ async def resolve_session(
         ip=ip,
         password_change_required=_must_change(user, settings, now),
     )
-    return ResolvedSession(actor, user, unit, needs_touch)
+    return ResolvedSession(actor, user, unit, needs_touch, auth.expires_at, auth.last_seen_at)
 
 
 async def touch_session(uow: UnitOfWork, session_id: int) -> None:
@@ -306,6 +318,16 @@ async def _delegated_actor(
     return actor, unit
 
 
+async def _end_sessions(
+    uow: UnitOfWork, user_id: int, *, delegation_id: int | None = None, acting_for: bool = False
+) -> None:
+    """Revoke sessions and tell every server process to forget what it cached about them."""
+    await repo.revoke_sessions(
+        uow.session, user_id, uow.clock.now(), delegation_id=delegation_id, acting_for=acting_for
+    )
+    sessions_changed(uow, user_id)
+
+
 async def sign_out(uow: UnitOfWork, *, actor: Actor) -> None:
     authorize(actor, Operation.VIEW_OWN_ACCOUNT)
     if actor.session_id is None:
@@ -315,6 +337,7 @@ async def sign_out(uow: UnitOfWork, *, actor: Actor) -> None:
         .where(AuthSession.id == actor.session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=uow.clock.now())
     )
+    sessions_changed(uow, actor.delegate_id or actor.user_id)
     await record_audit(
         uow,
         actor=actor,
@@ -359,7 +382,7 @@ async def change_password(
     user.must_change_password = False
     user.updated_at = now
     await _prune_history(uow, user.id)
-    await repo.revoke_sessions(uow.session, user.id, now)
+    await _end_sessions(uow, user.id)
     token, row = await _open_session(uow, user, ip=actor.ip, user_agent=user_agent)
     await record_audit(
         uow,
@@ -540,11 +563,11 @@ async def update_user(
         await uow.session.execute(delete(UserRole).where(UserRole.user_id == user.id))
         await uow.session.execute(insert(UserRole), [{"user_id": user.id, "role": r} for r in roles])
         new_roles = roles
-        await repo.revoke_sessions(uow.session, user.id, now, acting_for=True)
+        await _end_sessions(uow, user.id, acting_for=True)
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         if not is_active:
-            await repo.revoke_sessions(uow.session, user.id, now, acting_for=True)
+            await _end_sessions(uow, user.id, acting_for=True)
     user.updated_at = now
     await record_audit(
         uow,
@@ -573,7 +596,7 @@ async def reset_password(uow: UnitOfWork, *, actor: Actor, user_id: int) -> Issu
     user.locked_until = None
     user.updated_at = now
     await _prune_history(uow, user.id)
-    await repo.revoke_sessions(uow.session, user.id, now)
+    await _end_sessions(uow, user.id)
     await record_audit(
         uow, actor=actor, operation="user.password_reset", target_type="user", target_id=user.id
     )
@@ -683,7 +706,7 @@ async def revoke_delegation(uow: UnitOfWork, *, actor: Actor, delegation_id: int
     now = uow.clock.now()
     if delegation.revoked_at is None:
         delegation.revoked_at = now
-        await repo.revoke_sessions(uow.session, delegation.grantee_id, now, delegation_id=delegation.id)
+        await _end_sessions(uow, delegation.grantee_id, delegation_id=delegation.id)
         await record_audit(
             uow,
             actor=actor,
