@@ -31,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import UnitOfWork
 from backend.domain.accounts.passwords import hash_password
+from backend.domain.actor import SystemActor
+from backend.domain.audit.service import record_audit
 from backend.domain.records.id_numbers import make_resident_id
 from backend.domain.records.national_numbers import g_number
 from backend.domain.units.repository import subtree_filter
@@ -270,7 +272,17 @@ async def load_demo(uow: UnitOfWork) -> DemoSummary:
     province = await loader.units()
     await loader.classes_and_students()
     await loader.accounts(province)
-    return await _summarise(session, province, already_loaded=False)
+    summary = await _summarise(session, province, already_loaded=False)
+    await record_audit(
+        uow,
+        actor=SystemActor(name="demo"),
+        operation="demo.loaded",
+        target_type="unit",
+        target_id=province.id,
+        after={"schools": summary.schools, "students": summary.students, "accounts": summary.accounts},
+        scope_path=province.path,
+    )
+    return summary
 
 
 @dataclass

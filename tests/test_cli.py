@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from backend.cli import main
 from backend.config import ConfigError, load_settings
 from backend.db import Database
-from backend.models import CalendarDay, Unit, User
+from backend.models import AuditEntry, CalendarDay, Unit, User
 
 
 @pytest.fixture
@@ -117,6 +117,11 @@ def test_db_upgrade_demo_and_user_create(
     assert code == 0
     assert _count(database_url, Unit, Unit.code == "340000") == 1
     assert _count(database_url, User, User.username == "ops-admin", User.must_change_password.is_(True)) == 1
+    # RULES: SEC-7 — the operator's write is audited where the province's leaders can read it.
+    province_path = select(Unit.path).where(Unit.code == "340000").scalar_subquery()
+    audited = (AuditEntry.operation == "user.created", AuditEntry.user_id.is_(None))
+    assert _count(database_url, AuditEntry, *audited, AuditEntry.unit_path == province_path) == 1
+    assert _count(database_url, AuditEntry, AuditEntry.operation == "demo.loaded") == 1
 
 
 def test_user_create_refuses_bad_input(

@@ -512,6 +512,7 @@ async def create_user(
         target_type="user",
         target_id=user.id,
         after=_user_snapshot(user, roles),
+        scope_path=unit.path,
     )
     return IssuedAccount(user, password)
 

@@ -35,8 +35,13 @@ async def record_audit(
     target_id: object | None,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    scope_path: str | None = None,
 ) -> AuditEntry:
-    """Add one audit row to the current transaction."""
+    """Add one audit row to the current transaction.
+
+    Rows are visible to leaders above the acting unit; an action of the system itself has no unit, so
+    ``scope_path`` (the affected unit's path) decides who sees it.
+    """
     entry = AuditEntry(
         at=uow.clock.now(),
         operation=operation,
@@ -53,7 +58,7 @@ async def record_audit(
         entry.unit_path = actor.unit_path
         entry.ip = actor.ip
     else:
-        entry.unit_path = AUDIT_ROOT_PATH
+        entry.unit_path = scope_path or AUDIT_ROOT_PATH
     uow.session.add(entry)
     return entry
 
