@@ -7,10 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.accounts.repository import get_user_with_unit, users_in_subtree
 from backend.domain.actor import Actor
-from backend.domain.errors import NotFoundError
 from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
-from backend.domain.units.repository import get_unit_in_subtree
+from backend.domain.units.repository import unit_in_jurisdiction
 from backend.models import Delegation, User
 
 
@@ -35,17 +34,12 @@ async def list_users(
 ) -> Page[User]:
     """Accounts of one unit, or of a whole subtree, that the actor may see."""
     authorize(actor, Operation.VIEW_USERS)
-    scope = actor.unit_path
-    if unit_id is not None:
-        unit = await get_unit_in_subtree(session, unit_id, actor.unit_path)
-        if unit is None:
-            raise NotFoundError(field="unitId")
-        scope = unit.path
-        stmt = users_in_subtree(scope) if include_subunits else select(User).where(User.unit_id == unit.id)
+    if unit_id is None:
+        scope_path, scope_id = actor.unit_path, actor.unit_id
     else:
-        stmt = (
-            users_in_subtree(scope) if include_subunits else select(User).where(User.unit_id == actor.unit_id)
-        )
+        unit = await unit_in_jurisdiction(session, actor, unit_id, field="unitId")
+        scope_path, scope_id = unit.path, unit.id
+    stmt = users_in_subtree(scope_path) if include_subunits else select(User).where(User.unit_id == scope_id)
     if search:
         text = search.strip().lower()
         stmt = stmt.where(

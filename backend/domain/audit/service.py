@@ -17,10 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.clock import SHANGHAI
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
-from backend.domain.errors import NotFoundError
 from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
-from backend.domain.units.repository import get_unit_in_subtree, subtree_filter
+from backend.domain.units.repository import subtree_filter, unit_in_jurisdiction
 from backend.models import AuditEntry
 
 AUDIT_ROOT_PATH = "/"
@@ -90,10 +89,7 @@ async def read_audit_log(
     authorize(actor, Operation.READ_AUDIT_LOG)
     scope = actor.unit_path
     if spec.unit_id is not None:
-        unit = await get_unit_in_subtree(session, spec.unit_id, actor.unit_path)
-        if unit is None:
-            raise NotFoundError(field="unitId")
-        scope = unit.path
+        scope = (await unit_in_jurisdiction(session, actor, spec.unit_id, field="unitId")).path
     stmt = select(AuditEntry).where(subtree_filter(AuditEntry.unit_path, scope))
     if spec.operation:
         stmt = stmt.where(AuditEntry.operation == spec.operation)

@@ -6,10 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.actor import Actor
-from backend.domain.errors import NotFoundError
 from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
-from backend.domain.units.repository import get_unit_in_subtree, subtree_filter
+from backend.domain.units.repository import subtree_filter, unit_in_jurisdiction
 from backend.models import StudentRecord
 from backend.models.enums import RecordStatus
 
@@ -31,10 +30,7 @@ async def list_student_records(
     authorize(actor, Operation.VIEW_STUDENTS)
     scope = actor.unit_path
     if unit_id is not None:
-        unit = await get_unit_in_subtree(session, unit_id, actor.unit_path)
-        if unit is None:
-            raise NotFoundError(field="unitId")
-        scope = unit.path
+        scope = (await unit_in_jurisdiction(session, actor, unit_id, field="unitId")).path
     stmt = select(StudentRecord).where(subtree_filter(StudentRecord.unit_path, scope))
     if class_id is not None:
         stmt = stmt.where(StudentRecord.class_id == class_id)

@@ -6,10 +6,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.actor import Actor
-from backend.domain.errors import NotFoundError
 from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
-from backend.domain.units.repository import get_unit_in_subtree, subtree_filter
+from backend.domain.units.repository import get_unit_in_subtree, subtree_filter, unit_in_jurisdiction
 from backend.models import Unit
 from backend.models.enums import UnitKind
 
@@ -35,9 +34,7 @@ async def list_units(
     authorize(actor, Operation.VIEW_UNITS)
     stmt = select(Unit)
     if parent_id is not None:
-        parent = await get_unit_in_subtree(session, parent_id, actor.unit_path)
-        if parent is None:
-            raise NotFoundError(field="parentId")
+        parent = await unit_in_jurisdiction(session, actor, parent_id, field="parentId")
         stmt = stmt.where(Unit.parent_id == parent.id)
     else:
         stmt = stmt.where(subtree_filter(Unit.path, actor.unit_path))

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.domain.actor import Actor
+from backend.domain.errors import NotFoundError
 from backend.domain.units.tree import path_ids, subtree_upper_bound
 from backend.models import Unit
 
@@ -26,6 +28,14 @@ async def get_unit_in_subtree(session: AsyncSession, unit_id: int, scope_path: s
     unit = await session.get(Unit, unit_id)
     if unit is None or not unit.path.startswith(scope_path):
         return None
+    return unit
+
+
+async def unit_in_jurisdiction(session: AsyncSession, actor: Actor, unit_id: int, *, field: str) -> Unit:
+    """The unit if it lies in the actor's subtree (ORG-3); otherwise NOT_FOUND on ``field``."""
+    unit = await get_unit_in_subtree(session, unit_id, actor.unit_path)
+    if unit is None:
+        raise NotFoundError(field=field)
     return unit
 
 
