@@ -26,7 +26,17 @@ from tests.conftest import _admin_execute, _url_for, is_postgres
 
 T = TypeVar("T")
 
-TREE_PATH_COLUMNS = {("unit", "path"), ("audit_log", "unit_path"), ("student_record", "unit_path")}
+# Every column holding a materialised unit path; a new one must be added here on purpose.
+TREE_PATH_COLUMNS = {
+    ("unit", "path"),
+    ("audit_log", "unit_path"),
+    ("student_record", "unit_path"),
+    ("attachment", "unit_path"),
+    ("change_request", "unit_path"),
+    ("continuation_import", "unit_path"),
+    ("problem_record", "unit_path"),
+    ("workflow_instance", "unit_path"),
+}
 
 
 @pytest.fixture

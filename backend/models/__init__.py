@@ -8,24 +8,50 @@ from backend.models.accounts import (
     User,
     UserRole,
 )
+from backend.models.attachments import Attachment
 from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.calendar import CalendarDay, CalendarYear
-from backend.models.records import SchoolClass, StudentRecord
+from backend.models.changes import ChangeRequest, ControlledField
+from backend.models.imports import ContinuationImport, ContinuationRow
+from backend.models.problems import ProblemRecord
+from backend.models.records import (
+    Guardian,
+    NationalNumberHistory,
+    RecordHistory,
+    SchoolClass,
+    StudentRecord,
+)
+from backend.models.settings import ProvinceSetting
 from backend.models.units import Unit
+from backend.models.workflows import IdempotencyKey, WorkflowAction, WorkflowInstance, WorkflowStep
 
 __all__ = [
+    "Attachment",
     "AuditEntry",
     "AuthSession",
     "Base",
     "CalendarDay",
     "CalendarYear",
+    "ChangeRequest",
+    "ContinuationImport",
+    "ContinuationRow",
+    "ControlledField",
     "Delegation",
+    "Guardian",
+    "IdempotencyKey",
+    "NationalNumberHistory",
     "PasswordHistory",
+    "ProblemRecord",
+    "ProvinceSetting",
+    "RecordHistory",
     "SchoolClass",
     "SignInEvent",
     "StudentRecord",
     "Unit",
     "User",
     "UserRole",
+    "WorkflowAction",
+    "WorkflowInstance",
+    "WorkflowStep",
 ]

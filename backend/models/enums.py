@@ -63,3 +63,72 @@ class RecordStatus(enum.StrEnum):
     EXPELLED = "EXPELLED"
     DECEASED = "DECEASED"
     OTHER_LEAVE = "OTHER_LEAVE"
+
+
+class NumberKind(enum.StrEnum):
+    """National number kinds (NUM-1..3): official G, official-without-ID J, temporary L."""
+
+    G = "G"
+    J = "J"
+    L = "L"
+
+
+class RegistrationKind(enum.StrEnum):
+    """How a record came to be (REG-1..REG-9)."""
+
+    IN_SCHOOL = "IN_SCHOOL"
+    PRIMARY_NEW = "PRIMARY_NEW"
+    RETURNING = "RETURNING"
+    NON_GRADE_ONE = "NON_GRADE_ONE"
+    CONTINUATION = "CONTINUATION"
+
+
+class RegistrationState(enum.StrEnum):
+    """A record's way to formal registration (REG-4): drafted by the school, reviewed, registered."""
+
+    DRAFT = "DRAFT"
+    IN_REVIEW = "IN_REVIEW"
+    RETURNED = "RETURNED"
+    REGISTERED = "REGISTERED"
+    DELETED = "DELETED"
+
+
+class ProblemType(enum.StrEnum):
+    """Problem-record types (PRB-1..3)."""
+
+    ID_ERROR = "ID_ERROR"
+    DUPLICATE_WITH_ID = "DUPLICATE_WITH_ID"
+    DUPLICATE_WITHOUT_ID = "DUPLICATE_WITHOUT_ID"
+
+
+class ProblemState(enum.StrEnum):
+    OPEN = "OPEN"
+    EVIDENCE_SUBMITTED = "EVIDENCE_SUBMITTED"
+    CONFIRMED = "CONFIRMED"
+    ARBITRATION = "ARBITRATION"
+    RESOLVED = "RESOLVED"
+
+
+class WorkflowState(enum.StrEnum):
+    OPEN = "OPEN"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
+    CANCELLED = "CANCELLED"
+
+
+class StepState(enum.StrEnum):
+    WAITING = "WAITING"
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    SKIPPED = "SKIPPED"
+
+
+class ImportRowState(enum.StrEnum):
+    """Continuation rows (REG-8): matched, to confirm, not found, or invalid input."""
+
+    MATCHED = "MATCHED"
+    TO_CONFIRM = "TO_CONFIRM"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
