@@ -41,6 +41,10 @@ class Operation(enum.StrEnum):
     MANAGE_CALENDAR = "MANAGE_CALENDAR"
     READ_AUDIT_LOG = "READ_AUDIT_LOG"
     VIEW_STUDENTS = "VIEW_STUDENTS"
+    MANAGE_RECORDS = "MANAGE_RECORDS"
+    REVEAL_ID_NUMBERS = "REVEAL_ID_NUMBERS"
+    HANDLE_PROBLEMS = "HANDLE_PROBLEMS"
+    MANAGE_CONTROLLED_FIELDS = "MANAGE_CONTROLLED_FIELDS"
 
 
 ALL_ROLES = frozenset(Role)
@@ -82,6 +86,17 @@ POLICIES: dict[Operation, Policy] = {
     ),
     Operation.READ_AUDIT_LOG: Policy(Capacity.OVERSIGHT, frozenset({Role.LEADER}), DEPARTMENTS),
     Operation.VIEW_STUDENTS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
+    # A school's registrar enters and maintains its own students (ORG-2, ORG-3).
+    Operation.MANAGE_RECORDS: Policy(
+        Capacity.BUSINESS, frozenset({Role.REGISTRAR}), frozenset({UnitKind.SCHOOL}), Reach.OWN_UNIT
+    ),
+    Operation.REVEAL_ID_NUMBERS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
+    # Schools supply evidence, departments confirm, the common superior arbitrates (PRB-1..3).
+    Operation.HANDLE_PROBLEMS: Policy(Capacity.BUSINESS, frozenset({Role.REGISTRAR})),
+    # Each level's department defines its own controlled fields (CHG-1, CFG-3): configuration.
+    Operation.MANAGE_CONTROLLED_FIELDS: Policy(
+        Capacity.CONFIGURATION, frozenset({Role.SYSTEM_ADMINISTRATOR}), DEPARTMENTS, Reach.OWN_UNIT
+    ),
 }
 
 

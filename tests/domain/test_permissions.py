@@ -128,9 +128,9 @@ def test_reach_of_every_operation(operation: Operation, target: str) -> None:
     # RULES: ORG-3
     reach = POLICIES[operation].reach
     inside = target in EXPECTED_REACH[reach]
-    actor = make_actor(set(POLICIES[operation].roles), UnitKind.COUNTY)
-    if UnitKind.COUNTY not in POLICIES[operation].unit_kinds:
-        actor = make_actor(set(POLICIES[operation].roles), UnitKind.PROVINCE)
+    kinds = POLICIES[operation].unit_kinds
+    kind = next(k for k in (UnitKind.COUNTY, UnitKind.PROVINCE, UnitKind.SCHOOL) if k in kinds)
+    actor = make_actor(set(POLICIES[operation].roles), kind)
 
     assert within_reach(actor, operation, PATHS[target]) is inside
     # Out of reach looks exactly like absent: NOT_FOUND, never FORBIDDEN.
