@@ -8,7 +8,7 @@ import pytest
 
 from backend.clock import FixedClock
 from backend.config import Settings
-from backend.db import Database, UnitOfWork
+from backend.db import Database
 from backend.domain.actor import Actor
 from backend.domain.errors import DomainError
 from backend.domain.problems.handling import (
