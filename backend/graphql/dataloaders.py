@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from backend.domain.accounts.repository import roles_by_user
-from backend.models import SchoolClass, Unit, User
+from backend.models import SchoolClass, StudentRecord, Unit, User
 from backend.models.enums import Role
 
 
@@ -21,6 +21,7 @@ class Loaders:
         self.user = DataLoader(self._load_users)
         self.roles = DataLoader(self._load_roles)
         self.school_class = DataLoader(self._load_classes)
+        self.student_record = DataLoader(self._load_records)
 
     async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
         async with self._reading() as session:
@@ -42,5 +43,11 @@ class Loaders:
     async def _load_classes(self, ids: Sequence[int]) -> list[SchoolClass | None]:
         async with self._reading() as session:
             rows = (await session.scalars(select(SchoolClass).where(SchoolClass.id.in_(ids)))).all()
+        found = {row.id: row for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _load_records(self, ids: Sequence[int]) -> list[StudentRecord | None]:
+        async with self._reading() as session:
+            rows = (await session.scalars(select(StudentRecord).where(StudentRecord.id.in_(ids)))).all()
         found = {row.id: row for row in rows}
         return [found.get(i) for i in ids]

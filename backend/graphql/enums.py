@@ -9,7 +9,17 @@ from __future__ import annotations
 import strawberry
 
 from backend.domain.permissions import Operation
-from backend.models.enums import Gender, IdType, RecordStatus, Role, SchoolSystem, Stage, UnitKind
+from backend.models.enums import (
+    Gender,
+    IdType,
+    ProblemState,
+    ProblemType,
+    RecordStatus,
+    Role,
+    SchoolSystem,
+    Stage,
+    UnitKind,
+)
 
 strawberry.enum(UnitKind, description="单位类型：教育部、省、地市、区县、学校")
 strawberry.enum(Stage, description="学段")
@@ -19,5 +29,18 @@ strawberry.enum(Gender, description="性别")
 strawberry.enum(IdType, description="身份证件类型")
 strawberry.enum(RecordStatus, description="学籍状态")
 strawberry.enum(Operation, description="系统中的一类操作，用于前端按权限显示功能")
+strawberry.enum(ProblemType, description="问题学籍类型：身份证号错误、有身份证号重复、无身份证号重复")
+strawberry.enum(ProblemState, description="问题学籍处理状态")
 
-__all__ = ["Gender", "IdType", "Operation", "RecordStatus", "Role", "SchoolSystem", "Stage", "UnitKind"]
+__all__ = [
+    "Gender",
+    "IdType",
+    "Operation",
+    "ProblemState",
+    "ProblemType",
+    "RecordStatus",
+    "Role",
+    "SchoolSystem",
+    "Stage",
+    "UnitKind",
+]

@@ -17,6 +17,8 @@ from backend.graphql.calendar.mutations import CalendarMutations
 from backend.graphql.calendar.queries import CalendarQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
+from backend.graphql.problems.mutations import ProblemMutations
+from backend.graphql.problems.queries import ProblemQueries
 from backend.graphql.records.queries import RecordQueries
 from backend.graphql.scalars import DATETIME
 from backend.graphql.security import hardening_extensions
@@ -26,12 +28,12 @@ from backend.graphql.units.queries import UnitQueries
 
 
 @strawberry.type
-class Query(AccountQueries, UnitQueries, RecordQueries, AuditQueries, CalendarQueries):
+class Query(AccountQueries, UnitQueries, RecordQueries, ProblemQueries, AuditQueries, CalendarQueries):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutations, UnitMutations, CalendarMutations):
+class Mutation(AccountMutations, UnitMutations, CalendarMutations, ProblemMutations):
     pass
 
 

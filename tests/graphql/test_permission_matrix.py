@@ -14,7 +14,7 @@ import itertools
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -28,8 +28,27 @@ from backend.domain.permissions import may, within_reach
 from backend.graphql.context import Context
 from backend.graphql.operations import PUBLIC
 from backend.graphql.schema import build_schema
-from backend.models import AuditEntry, AuthSession, Delegation, Unit, User, UserRole
-from backend.models.enums import Role, UnitKind
+from backend.models import (
+    AuditEntry,
+    AuthSession,
+    Delegation,
+    ProblemRecord,
+    StudentRecord,
+    Unit,
+    User,
+    UserRole,
+)
+from backend.models.enums import (
+    Gender,
+    IdType,
+    ProblemState,
+    ProblemType,
+    RecordStatus,
+    Role,
+    SchoolSystem,
+    Stage,
+    UnitKind,
+)
 from tests.api import Api
 from tests.conftest import DEFAULT_NOW
 
@@ -72,6 +91,9 @@ class Case:
     # "NOT_FOUND" when the answer is empty rather than an error (out of reach looks absent)
     empty_means_not_found: str | None = None
     reach_path: str | None = None  # where reach is judged, if not the target's own path
+    # Only this unit may act (a workflow step, a school's supervising department, an arbiter):
+    # any other caller within reach is refused with FORBIDDEN.
+    acting_unit: Unit | None = None
 
 
 class World:
@@ -172,6 +194,71 @@ class World:
     async def audit_rows(self) -> int:
         async with self.api.runtime.db.read_session() as session:
             return int(await session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+    async def school_under(self, parent: Unit) -> Unit:
+        """A fresh school directly below ``parent`` (placed by hand: the matrix needs every shape)."""
+        code = self.unique_code(UnitKind.SCHOOL)
+        async with self.api.runtime.unit_of_work() as uow:
+            school = Unit(
+                kind=UnitKind.SCHOOL,
+                name=f"矩阵学校{code}",
+                code=code,
+                parent_id=parent.id,
+                path=f"{parent.path}pending{code}/",
+                depth=parent.depth + 1,
+                is_central_school=False,
+                stages=["PRIMARY"],
+                school_system=SchoolSystem.SIX_THREE,
+                is_active=True,
+                created_at=DEFAULT_NOW,
+                updated_at=DEFAULT_NOW,
+            )
+            uow.session.add(school)
+            await uow.session.flush()
+            school.path = f"{parent.path}{school.id}/"
+        return school
+
+    async def department_of(self, school: Unit) -> Unit:
+        unit = school
+        while unit.kind is UnitKind.SCHOOL:
+            unit = await self.unit_by_id(unit.parent_id)
+        return unit
+
+    async def problem(
+        self, school: Unit, state: ProblemState = ProblemState.OPEN, arbiter: Unit | None = None
+    ) -> ProblemRecord:
+        n = next(self.counter)
+        async with self.api.runtime.unit_of_work() as uow:
+            record = StudentRecord(
+                national_number=f"L3401022016030{n:05d}0"[:19],
+                name="张三",
+                gender=Gender.MALE,
+                birth_date=date(2016, 3, 1),
+                id_type=IdType.RESIDENT_ID,
+                id_number=f"11010519491231{n:04d}",
+                school_id=school.id,
+                unit_path=school.path,
+                stage=Stage.PRIMARY,
+                grade=3,
+                status=RecordStatus.IN_SCHOOL,
+                created_at=DEFAULT_NOW,
+                updated_at=DEFAULT_NOW,
+            )
+            uow.session.add(record)
+            await uow.session.flush()
+            problem = ProblemRecord(
+                record_id=record.id,
+                problem_type=ProblemType.DUPLICATE_WITH_ID,
+                group_key=f"k{n}",
+                state=state,
+                unit_path=school.path,
+                graduating_year=False,
+                evidence_ids=[1],
+                arbiter_id=arbiter.id if arbiter else None,
+                created_at=DEFAULT_NOW,
+            )
+            uow.session.add(problem)
+        return problem
 
     def unique_code(self, kind: UnitKind) -> str:
         n = next(self.counter)
@@ -412,6 +499,54 @@ async def _set_calendar_year(world: World, actor: User, target: Unit | None) -> 
     )
 
 
+@case("Query.problemRecords")
+async def _problems(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { problemRecords(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target
+    )
+
+
+@case("Mutation.submitProblemEvidence")
+async def _submit_evidence(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = target if target.kind is UnitKind.SCHOOL else await world.school_under(target)
+    problem = await world.problem(school)
+    return Case(
+        'mutation($p: ID!) { submitProblemEvidence(problemId: $p, attachmentIds: ["1"], note: "户籍证明") '
+        "{ errors { code } } }",
+        {"p": str(problem.id)},
+        school,
+    )
+
+
+@case("Mutation.reviewProblemEvidence")
+async def _review_evidence(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_under(target)
+    problem = await world.problem(school, ProblemState.EVIDENCE_SUBMITTED)
+    return Case(
+        "mutation($p: ID!) { reviewProblemEvidence(problemId: $p, accept: true) { errors { code } } }",
+        {"p": str(problem.id)},
+        school,
+        acting_unit=await world.department_of(school),
+    )
+
+
+@case("Mutation.arbitrateProblem")
+async def _arbitrate(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_under(target)
+    problem = await world.problem(school, ProblemState.ARBITRATION, arbiter=target)
+    return Case(
+        'mutation($p: ID!, $r: ID!) { arbitrateProblem(problemId: $p, keepRecordId: $r, comment: "保留") '
+        "{ errors { code } } }",
+        {"p": str(problem.id), "r": str(problem.record_id)},
+        school,
+        acting_unit=target,
+    )
+
+
 @case("Subscription.serverTime")
 async def _server_time(world: World, actor: User, target: Unit | None) -> Case:
     return Case("subscription { serverTime(count: 1) }", {}, None)
@@ -478,6 +613,8 @@ async def test_permission_matrix(
                     actor, operation, built.reach_path or built.target.path
                 ):
                     expected = "NOT_FOUND"
+                elif built.acting_unit is not None and built.acting_unit.id != actor.unit_id:
+                    expected = "FORBIDDEN"
                 else:
                     expected = "ALLOWED"
                 token = await world.token(actor_user)

@@ -80,7 +80,10 @@ async def submit_evidence(
     uow: UnitOfWork, *, actor: Actor, problem_id: int, attachment_ids: Sequence[int], note: str
 ) -> ProblemRecord:
     """The school uploads proof (e.g. the household-registry office's certificate) for review (PRB-1..3)."""
-    problem = await _problem(uow, actor, problem_id)
+    authorize(actor, Operation.MANAGE_RECORDS)
+    problem = await uow.session.get(ProblemRecord, problem_id)
+    if problem is None:
+        raise NotFoundError(field="problemId")
     authorize(actor, Operation.MANAGE_RECORDS, problem.unit_path)
     if problem.state not in {ProblemState.OPEN}:
         raise ProblemStateError()
