@@ -1,0 +1,635 @@
+"""Student-record use cases: registration, maintenance, submission, review outcome, deletion (REG, CHG, NUM).
+
+A record's way to formal registration (REG-4)::
+
+    register_student ──> DRAFT ──submit_registration──> IN_REVIEW ──finalize(approved)──> REGISTERED
+                           ▲                               │
+                           └──── RETURNED <──finalize(rejected, reason)
+    any state ──delete_record──> DELETED (soft; NUM-4 guards G numbers)
+
+The school registrar enters and maintains its own students (ORG-2, ORG-3). Until a record is submitted
+everything in it is edited directly; afterwards key information (SEC-6) and each level's controlled fields
+(CHG-1) only change through an approved change request, which ``update_record`` leaves to its caller by
+returning those values in ``needs_approval``. Graduated and completed records are read-only (CHG-7).
+Every change writes a ``RecordHistory`` row (SEC-7) and an audit row; services never commit.
+
+Permissions: ``permissions.py`` has no record-writing operation yet, so ``_require_registrar`` and
+``_require_id_reader`` check here what ``authorize`` will check once the operations exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import local_today
+from backend.db import UnitOfWork
+from backend.domain.actor import Actor, SystemActor
+from backend.domain.audit.service import record_audit
+from backend.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from backend.domain.permissions import DEPARTMENTS, PasswordChangeRequiredError
+from backend.domain.records.duplicates import apply_duplicate_policy, check_duplicates
+from backend.domain.records.errors import (
+    FieldError,
+    RecordChangedError,
+    RecordReadOnlyError,
+    RecordValidationError,
+    RegistrationClosedError,
+    RegistrationStateError,
+)
+from backend.domain.records.fields import (
+    CATALOGUE,
+    GUARDIAN_CATALOGUE,
+    IDENTITY_KEYS,
+    KEY_INFORMATION_KEYS,
+    assign_values,
+    json_value,
+    record_values,
+    validate_fields,
+    validate_guardians,
+)
+from backend.domain.records.id_numbers import mask_id_number
+from backend.domain.records.identity import IdentityVerifier
+from backend.domain.records.numbers import (
+    REASON_TEMPORARY,
+    Promotion,
+    area_code,
+    close_number_history,
+    ensure_deletable,
+    new_temporary_number,
+    open_number_history,
+    promote_number,
+    reissue_temporary_number,
+)
+from backend.domain.settings import SETTINGS, ProvinceSettings, describe_windows, load_province_settings
+from backend.domain.units.tree import path_ids
+from backend.models import (
+    Attachment,
+    ControlledField,
+    Guardian,
+    RecordHistory,
+    SchoolClass,
+    StudentRecord,
+    Unit,
+)
+from backend.models.enums import (
+    NumberKind,
+    RecordStatus,
+    RegistrationKind,
+    RegistrationState,
+    Role,
+    Stage,
+    UnitKind,
+)
+
+TARGET = "student_record"
+READ_ONLY_STATUSES = frozenset({RecordStatus.GRADUATED, RecordStatus.COMPLETED})
+# Never submitted, or returned to the school: SEC-6 does not apply yet.
+EDITABLE_STATES = frozenset({RegistrationState.DRAFT, RegistrationState.RETURNED})
+REVIEW_ACTOR = SystemActor(name="registration-review")
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What ``update_record`` did: ``applied`` is in effect; ``needs_approval`` is not (CHG-2, CHG-3).
+
+    Both map catalogue keys to clean values (``fields.json_value`` turns them into JSON). The caller
+    hands ``needs_approval`` to a change request.
+    """
+
+    record: StudentRecord
+    applied: dict[str, Any]
+    needs_approval: dict[str, Any]
+
+
+# --- registration ----------------------------------------------------------------------------------
+
+
+async def register_student(
+    uow: UnitOfWork,
+    *,
+    actor: Actor | SystemActor,
+    kind: RegistrationKind,
+    school_class_id: int,
+    values: Mapping[str, Any],
+    guardians: Sequence[Mapping[str, Any]],
+    from_import_of_existing: bool = False,
+) -> StudentRecord:
+    """Create a student's record in a class, as a draft with a temporary L number (REG-1..7, NUM-3).
+
+    The kind's business window must be open (REG-1, REG-2, REG-3, REG-5; CFG-2). A student who already
+    has a record (the same ID document) is refused (REG-7, REG-3, REG-5), unless ``from_import_of_existing``
+    (in-school registration taking in records that exist elsewhere, REG-1), which flags the group as
+    type-2 problem records (PRB-2); the same name, gender and birth date without an ID is created and
+    flagged type 3 (PRB-3). Writes history ``CREATED`` and audit ``record.created``; never commits.
+
+    ``values`` uses the catalogue keys (``fields.CATALOGUE``); grade and class come from the class.
+    ``guardians`` lists one or more family members or guardians (``fields.GUARDIAN_CATALOGUE`` keys).
+
+    Raises:
+        NotFoundError: no such class, or not at the actor's school (``field="schoolClassId"``).
+        ForbiddenError: the actor is not a school registrar.
+        ValidationError: the class does not fit the kind (``field="schoolClassId"``).
+        RegistrationClosedError: the province has not opened this registration now.
+        RecordValidationError: every field error at once.
+        DuplicateRecordError: ``DUPLICATE_ID_NUMBER``, the student already has a record.
+    """
+    session = uow.session
+    school_class = await session.get(SchoolClass, school_class_id)
+    school = None if school_class is None else await session.get(Unit, school_class.school_id)
+    if school_class is None or school is None:
+        raise NotFoundError(field="schoolClassId")
+    _require_registrar(actor, school.path, field="schoolClassId")
+    _check_class_fits(kind, school_class)
+    today = local_today(uow.clock)
+    _require_open(await load_province_settings(session, school.path), kind, today)
+
+    clean, errors = validate_fields(values, today=today, partial=False)
+    guardian_rows, guardian_errors = validate_guardians(guardians, today=today)
+    errors += guardian_errors + await _photo_errors(uow, clean, school.path)
+    if errors:
+        raise RecordValidationError(errors)
+    findings = await check_duplicates(
+        session,
+        id_type=clean["idType"],
+        id_number=clean.get("idNumber"),
+        name=clean["name"],
+        gender=clean["gender"],
+        birth_date=clean["birthDate"],
+    )
+
+    now = uow.clock.now()
+    number = await new_temporary_number(
+        session, area=await area_code(session, school), birth_date=clean["birthDate"]
+    )
+    record = StudentRecord(
+        national_number=number,
+        number_kind=NumberKind.L,
+        school_id=school.id,
+        unit_path=school.path,
+        class_id=school_class.id,
+        stage=school_class.stage,
+        grade=school_class.grade,
+        status=RecordStatus.IN_SCHOOL,
+        registration_kind=kind,
+        registration_state=RegistrationState.DRAFT,
+        is_left_behind=False,
+        is_migrant_child=False,
+        details={},
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    assign_values(record, clean)
+    session.add(record)
+    await session.flush()
+    open_number_history(uow, record, reason=REASON_TEMPORARY)
+    _add_guardians(uow, record, guardian_rows)
+    created = {key: [None, json_value(value)] for key, value in clean.items() if value is not None}
+    _history(uow, record, actor, "CREATED", {**created, "guardians": [None, _guardians_json(guardian_rows)]})
+    problems = await apply_duplicate_policy(
+        uow, record, findings, actor=actor, from_import_of_existing=from_import_of_existing
+    )
+    await _audit(
+        uow,
+        actor,
+        "record.created",
+        record,
+        after={
+            "nationalNumber": record.national_number,
+            "name": record.name,
+            "kind": kind.value,
+            "classId": school_class.id,
+            "problems": [
+                problem.problem_type.value for problem in problems if problem.record_id == record.id
+            ],
+        },
+    )
+    await session.flush()
+    return record
+
+
+def _check_class_fits(kind: RegistrationKind, school_class: SchoolClass) -> None:
+    """New-student registration is for primary grade 1; no records for preschool children (REG-2, REG-7)."""
+    if kind is RegistrationKind.CONTINUATION:
+        raise ValidationError("学籍接续请通过新生名单导入办理，不能在此新建学籍", field="kind")
+    if school_class.stage is Stage.PRESCHOOL:
+        raise ValidationError("不得为学前教育阶段幼儿建立学籍", field="schoolClassId")
+    first_grade = school_class.stage is Stage.PRIMARY and school_class.grade == 1
+    if kind is RegistrationKind.PRIMARY_NEW and not first_grade:
+        raise ValidationError("小学新生注册只适用于小学一年级班级", field="schoolClassId")
+    if kind is RegistrationKind.NON_GRADE_ONE and first_grade:
+        raise ValidationError("小学一年级新生请通过小学新生注册建立学籍", field="schoolClassId")
+
+
+def _require_open(settings: ProvinceSettings, kind: RegistrationKind, today: date) -> None:
+    """Registration only while the province has the kind's menu open (REG-1, REG-2, REG-3, REG-5; CFG-2).
+
+    Primary new-student registration also needs the province's switch on (CFG-2).
+    """
+    key, windows = settings.registration_window(kind)
+    label = SETTINGS[key].label_zh
+    if kind is RegistrationKind.PRIMARY_NEW and not settings.primary_new_enabled:
+        raise RegistrationClosedError("本省未开放小学新生注册")
+    if not any(window.contains(today) for window in windows):
+        raise RegistrationClosedError(f"当前不在{label}内（{describe_windows(windows)}）")
+
+
+async def submit_registration(
+    uow: UnitOfWork, *, actor: Actor | SystemActor, record_id: int
+) -> StudentRecord:
+    """Send a draft or returned record for review: DRAFT/RETURNED -> IN_REVIEW (REG-4).
+
+    Every required field must be filled and one guardian given. From now on key information is
+    controlled (SEC-6). Writes history ``SUBMITTED``, audit ``record.submitted``, then calls
+    ``on_registration_submitted``.
+
+    Raises:
+        RegistrationStateError: the record is not a draft or returned.
+        RecordValidationError: required fields are missing.
+    """
+    record = await _load_record(uow, record_id)
+    _require_registrar(actor, record.unit_path)
+    if record.registration_state not in EDITABLE_STATES:
+        raise RegistrationStateError("只有草稿或被退回的学籍可以提交核办")
+    current = record_values(record)
+    missing = [
+        FieldError(key, f"{spec.label_zh}为必填项", "REQUIRED")
+        for key, spec in CATALOGUE.items()
+        if spec.required and not spec.managed and current[key] is None
+    ]
+    guardians = await uow.session.scalar(
+        select(func.count()).select_from(Guardian).where(Guardian.record_id == record.id)
+    )
+    if not guardians:
+        missing.append(FieldError("guardians", "请至少填写一名家庭成员或监护人", "REQUIRED"))
+    if missing:
+        raise RecordValidationError(missing)
+    before = record.registration_state
+    _set_state(uow, record, RegistrationState.IN_REVIEW)
+    _history(uow, record, actor, "SUBMITTED", {"registrationState": [before, record.registration_state]})
+    await _audit(uow, actor, "record.submitted", record, before={"registrationState": before.value})
+    await on_registration_submitted(uow, record, await load_province_settings(uow.session, record.unit_path))
+    await uow.session.flush()
+    return record
+
+
+async def on_registration_submitted(
+    uow: UnitOfWork, record: StudentRecord, settings: ProvinceSettings
+) -> None:
+    """Hook: a registration was submitted; start its review here (REG-4). Does nothing yet.
+
+    The lead wires the review here: start a registration-review workflow for ``record`` (the school
+    leader's step, then one registrar step per department kind in ``settings.review_levels``, default the
+    county, AH 15; see ``workflows.definitions.registration_review``). The workflow's outcome handler for
+    that kind then calls ``finalize_registration``: approved after the last step, or rejected with the
+    reviewer's reason at any step.
+    """
+
+
+async def finalize_registration(
+    uow: UnitOfWork,
+    record: StudentRecord,
+    *,
+    approved: bool,
+    reason: str | None,
+    verifier: IdentityVerifier,
+    actor: Actor | SystemActor = REVIEW_ACTOR,
+) -> Promotion | None:
+    """Apply the review's outcome (REG-4): approved -> REGISTERED with an official number, else RETURNED.
+
+    Only the department's approval registers the student (REG-4, AH 15); then ``promote_number`` issues G
+    or J when the checks pass (NUM-1, NUM-2). A rejection goes back to the school with the reason in the
+    record's history. Called by the review workflow's outcome, which has already checked who decided;
+    ``actor`` is whoever took the last step.
+
+    Returns:
+        What the number promotion did when approved; ``None`` when rejected.
+
+    Raises:
+        RegistrationStateError: the record is not in review.
+        ValidationError: a rejection without a reason (``field="reason"``).
+    """
+    if record.registration_state is not RegistrationState.IN_REVIEW:
+        raise RegistrationStateError("该学籍不在核办中")
+    if approved:
+        _set_state(uow, record, RegistrationState.REGISTERED)
+        _history(uow, record, actor, "REGISTERED", {"registrationState": ["IN_REVIEW", "REGISTERED"]}, reason)
+        promotion = await promote_number(uow, record, verifier)
+        await _audit(
+            uow,
+            actor,
+            "record.registered",
+            record,
+            after={"nationalNumber": record.national_number, "promotion": promotion.value},
+        )
+        await uow.session.flush()
+        return promotion
+    if not reason or not reason.strip():
+        raise ValidationError("核办不通过须说明退回理由", field="reason")
+    _set_state(uow, record, RegistrationState.RETURNED)
+    _history(uow, record, actor, "RETURNED", {"registrationState": ["IN_REVIEW", "RETURNED"]}, reason.strip())
+    await _audit(uow, actor, "record.returned", record, after={"reason": reason.strip()})
+    await uow.session.flush()
+    return None
+
+
+# --- maintenance -----------------------------------------------------------------------------------
+
+
+async def update_record(
+    uow: UnitOfWork,
+    *,
+    actor: Actor | SystemActor,
+    record_id: int,
+    values: Mapping[str, Any],
+    expected_version: int,
+    guardians: Sequence[Mapping[str, Any]] | None = None,
+) -> UpdateOutcome:
+    """Edit a record: non-controlled fields at once, controlled ones returned for approval (CHG-1, CHG-2).
+
+    Before submission (DRAFT, RETURNED) every field is edited directly; a change of an identity field
+    re-runs the duplicate check (CHG-3) and a corrected birth date gives a new L number (NUM-7). After
+    submission key information (SEC-6) and the controlled fields of every level above the school (CHG-1)
+    are not applied but returned in ``needs_approval`` for a change request (CHG-3). ``guardians``, when
+    given, replaces the whole list. Applied changes bump ``version`` and write history ``UPDATED`` and
+    audit ``record.updated``.
+
+    Raises:
+        RecordChangedError: ``RECORD_CHANGED``, ``expected_version`` is stale.
+        RecordReadOnlyError: the student graduated or completed (CHG-7).
+        RecordValidationError: every field error at once.
+        DuplicateRecordError: a draft's new identity belongs to another record (CHG-3, REG-7).
+    """
+    session = uow.session
+    record = await _load_record(uow, record_id)
+    _require_registrar(actor, record.unit_path)
+    if record.version != expected_version:
+        raise RecordChangedError(field="expectedVersion")
+    if record.status in READ_ONLY_STATUSES:
+        raise RecordReadOnlyError()
+    today = local_today(uow.clock)
+    current = record_values(record)
+    clean, errors = validate_fields(values, today=today, partial=True, context=current)
+    new_guardians = None
+    if guardians is not None:
+        new_guardians, guardian_errors = validate_guardians(guardians, today=today)
+        errors += guardian_errors
+    errors += await _photo_errors(uow, clean, record.unit_path)
+    if errors:
+        raise RecordValidationError(errors)
+
+    changed = {key: value for key, value in clean.items() if value != current[key]}
+    controlled = (
+        set()
+        if record.registration_state in EDITABLE_STATES
+        else await controlled_field_keys(session, record.unit_path)
+    )
+    applied = {key: value for key, value in changed.items() if key not in controlled}
+    needs_approval = {key: value for key, value in changed.items() if key in controlled}
+    changes = {key: [json_value(current[key]), json_value(value)] for key, value in applied.items()}
+    if new_guardians is not None:
+        old_guardians = await _guardians_of(uow, record)
+        if old_guardians != _guardians_json(new_guardians):
+            changes["guardians"] = [old_guardians, _guardians_json(new_guardians)]
+    if not changes:
+        return UpdateOutcome(record=record, applied={}, needs_approval=needs_approval)
+
+    assign_values(record, applied)
+    record.version += 1
+    record.updated_at = uow.clock.now()
+    if "guardians" in changes and new_guardians is not None:
+        await session.execute(delete(Guardian).where(Guardian.record_id == record.id))
+        _add_guardians(uow, record, new_guardians)
+    _history(uow, record, actor, "UPDATED", changes)
+    if IDENTITY_KEYS & applied.keys():
+        findings = await check_duplicates(
+            session,
+            id_type=record.id_type,
+            id_number=record.id_number,
+            name=record.name,
+            gender=record.gender,
+            birth_date=record.birth_date,
+            exclude_record_id=record.id,
+        )
+        await apply_duplicate_policy(uow, record, findings, actor=actor, from_import_of_existing=False)
+        if "birthDate" in applied:
+            await reissue_temporary_number(uow, record, user_id=actor.user_id)
+    await _audit(
+        uow,
+        actor,
+        "record.updated",
+        record,
+        before=_masked({key: old for key, (old, _) in changes.items()}),
+        after=_masked({key: new for key, (_, new) in changes.items()}),
+    )
+    await session.flush()
+    return UpdateOutcome(record=record, applied=applied, needs_approval=needs_approval)
+
+
+async def controlled_field_keys(session: AsyncSession, school_path: str) -> set[str]:
+    """The fields whose change at this school needs department approval, in one query.
+
+    The controlled fields every department above the school declared for its level (CHG-1: "set at any
+    level"), and the key information (SEC-6).
+    """
+    departments = path_ids(school_path)[:-1]
+    rows = await session.scalars(
+        select(ControlledField.field_key).where(ControlledField.unit_id.in_(departments)).distinct()
+    )
+    return set(rows) | KEY_INFORMATION_KEYS
+
+
+async def delete_record(
+    uow: UnitOfWork, *, actor: Actor | SystemActor, record_id: int, reason: str
+) -> StudentRecord:
+    """Delete a record softly: registration state DELETED, its number's history closed (NUM-4, SEC-7).
+
+    A record holding a G number is refused unless the province's ``switch.may_delete_official_number``
+    is on (NUM-4). The record stays for history; duplicate checks no longer see it.
+
+    Raises:
+        ValidationError: no reason given (``field="reason"``).
+        OfficialNumberProtectedError: ``OFFICIAL_NUMBER_PROTECTED``.
+    """
+    record = await _load_record(uow, record_id)
+    _require_registrar(actor, record.unit_path)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("删除学籍须说明理由", field="reason")
+    ensure_deletable(record, await load_province_settings(uow.session, record.unit_path))
+    before = record.registration_state
+    _set_state(uow, record, RegistrationState.DELETED)
+    await close_number_history(uow, record)
+    _history(
+        uow, record, actor, "DELETED", {"registrationState": [before, record.registration_state]}, reason
+    )
+    await _audit(
+        uow,
+        actor,
+        "record.deleted",
+        record,
+        before={"registrationState": before.value, "nationalNumber": record.national_number},
+        after={"reason": reason},
+    )
+    await uow.session.flush()
+    return record
+
+
+async def reveal_id_number(uow: UnitOfWork, *, actor: Actor | SystemActor, record_id: int) -> str | None:
+    """The full ID number of a record, logged: reading a full number is audited (SEC-4, SEC-7).
+
+    For the registrar or leader of the record's school and the registrars of the departments above it.
+    Writes audit ``record.id_number_revealed`` (also when the record has no number: ``None``).
+    """
+    record = await _load_record(uow, record_id, lock=False)
+    _require_id_reader(actor, record.unit_path)
+    await _audit(uow, actor, "record.id_number_revealed", record, after={"idType": record.id_type.value})
+    return record.id_number
+
+
+# --- permissions -----------------------------------------------------------------------------------
+
+
+def _require_registrar(actor: Actor | SystemActor, school_path: str, *, field: str | None = None) -> None:
+    """Only the school's own registrar enters and maintains its records (ORG-2, ORG-3).
+
+    Wrong role or unit kind: FORBIDDEN; another school: NOT_FOUND, like an absent record. The same
+    order as ``authorize`` (a future ``Operation.MANAGE_RECORDS``: REGISTRAR at schools, reach OWN_UNIT).
+    """
+    if isinstance(actor, SystemActor):
+        return
+    if actor.unit_kind is not UnitKind.SCHOOL or not actor.has_role(Role.REGISTRAR):
+        raise ForbiddenError()
+    if actor.password_change_required:
+        raise PasswordChangeRequiredError()
+    if actor.unit_path != school_path:
+        raise NotFoundError(field=field)
+
+
+def _require_id_reader(actor: Actor | SystemActor, school_path: str) -> None:
+    """Full ID numbers: the record's school registrar or leader, registrars of departments above (SEC-4)."""
+    if isinstance(actor, SystemActor):
+        return
+    if not actor.has_role(Role.REGISTRAR, Role.LEADER):
+        raise ForbiddenError()
+    if actor.password_change_required:
+        raise PasswordChangeRequiredError()
+    if not actor.covers_path(school_path):
+        raise NotFoundError()
+    at_school = actor.unit_kind is UnitKind.SCHOOL and actor.unit_path == school_path
+    department_registrar = actor.unit_kind in DEPARTMENTS and actor.has_role(Role.REGISTRAR)
+    if not (at_school or department_registrar):
+        raise ForbiddenError()
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+async def _load_record(uow: UnitOfWork, record_id: int, *, lock: bool = True) -> StudentRecord:
+    """The record, locked for the change (PostgreSQL; SQLite serialises writers); deleted looks absent."""
+    stmt = select(StudentRecord).where(
+        StudentRecord.id == record_id, StudentRecord.registration_state != RegistrationState.DELETED
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    record = await uow.session.scalar(stmt.execution_options(populate_existing=True))
+    if record is None:
+        raise NotFoundError(field="recordId")
+    return record
+
+
+def _set_state(uow: UnitOfWork, record: StudentRecord, state: RegistrationState) -> None:
+    record.registration_state = state
+    record.version += 1
+    record.updated_at = uow.clock.now()
+
+
+async def _photo_errors(uow: UnitOfWork, clean: Mapping[str, Any], school_path: str) -> list[FieldError]:
+    """A photo is an attachment uploaded for the school itself."""
+    photo_id = clean.get("photo")
+    if photo_id is None:
+        return []
+    attachment = await uow.session.get(Attachment, photo_id)
+    if attachment is None or attachment.unit_path != school_path:
+        return [FieldError("photo", "照片不存在，请重新上传", "NOT_FOUND")]
+    return []
+
+
+def _add_guardians(uow: UnitOfWork, record: StudentRecord, rows: Sequence[Mapping[str, Any]]) -> None:
+    for position, row in enumerate(rows):
+        guardian = Guardian(record_id=record.id, position=position)
+        assign_values(guardian, row, GUARDIAN_CATALOGUE)
+        uow.session.add(guardian)
+
+
+async def _guardians_of(uow: UnitOfWork, record: StudentRecord) -> list[dict[str, Any]]:
+    rows = await uow.session.scalars(
+        select(Guardian).where(Guardian.record_id == record.id).order_by(Guardian.position)
+    )
+    return _guardians_json([record_values(row, GUARDIAN_CATALOGUE) for row in rows])
+
+
+def _guardians_json(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: json_value(row.get(key)) for key in GUARDIAN_CATALOGUE} for row in rows]
+
+
+def _history(
+    uow: UnitOfWork,
+    record: StudentRecord,
+    actor: Actor | SystemActor,
+    kind: str,
+    changes: Mapping[str, Any],
+    reason: str | None = None,
+) -> None:
+    """One traceable change of a record (SEC-7): who, when, what from and to, why."""
+    uow.session.add(
+        RecordHistory(
+            record_id=record.id,
+            at=uow.clock.now(),
+            user_id=actor.user_id,
+            kind=kind,
+            reason=reason,
+            changes={key: [json_value(v) for v in pair] for key, pair in changes.items()},
+            proof_ids=[],
+        )
+    )
+
+
+async def _audit(
+    uow: UnitOfWork,
+    actor: Actor | SystemActor,
+    operation: str,
+    record: StudentRecord,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    await record_audit(
+        uow,
+        actor=actor,
+        operation=operation,
+        target_type=TARGET,
+        target_id=record.id,
+        before=before,
+        after=after,
+        scope_path=record.unit_path,
+    )
+
+
+def _masked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """ID numbers in audit rows are masked: department leaders read the log, not full numbers (SEC-4)."""
+    masked = dict(values)
+    if isinstance(masked.get("idNumber"), str):
+        masked["idNumber"] = mask_id_number(masked["idNumber"])
+    if isinstance(masked.get("guardians"), list):
+        masked["guardians"] = [
+            {**g, "idNumber": mask_id_number(g.get("idNumber"))} if isinstance(g, dict) else g
+            for g in masked["guardians"]
+        ]
+    return masked
