@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from backend.config import Settings
 from backend.domain.records.id_numbers import InvalidIdNumberError, normalize, parse_resident_id
 
 
@@ -71,3 +72,12 @@ class LocalIdentityVerifier:
         if registered is None:
             return IdentityAnswer.NO_SUCH_ID if self.strict else IdentityAnswer.MATCH
         return IdentityAnswer.MATCH if same_name(registered, name) else IdentityAnswer.NAME_MISMATCH
+
+
+def identity_verifier(settings: Settings) -> IdentityVerifier:
+    """The verifier this deployment uses (NUM-1).
+
+    Until the national population service is connected: the local structural check, under which every
+    well-formed resident ID matches.
+    """
+    return LocalIdentityVerifier()

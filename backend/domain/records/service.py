@@ -33,6 +33,7 @@ from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from backend.domain.permissions import DEPARTMENTS, PasswordChangeRequiredError
+from backend.domain.problems.handling import resolve_for_record
 from backend.domain.records.duplicates import apply_duplicate_policy, check_duplicates
 from backend.domain.records.errors import (
     FieldError,
@@ -54,7 +55,7 @@ from backend.domain.records.fields import (
     validate_guardians,
 )
 from backend.domain.records.id_numbers import mask_id_number
-from backend.domain.records.identity import IdentityVerifier
+from backend.domain.records.identity import IdentityVerifier, identity_verifier
 from backend.domain.records.numbers import (
     REASON_TEMPORARY,
     Promotion,
@@ -68,6 +69,9 @@ from backend.domain.records.numbers import (
 )
 from backend.domain.settings import SETTINGS, ProvinceSettings, describe_windows, load_province_settings
 from backend.domain.units.tree import path_ids
+from backend.domain.workflows.definitions import REGISTRATION_REVIEW, WorkflowContext, registration_review
+from backend.domain.workflows.engine import finishing_action, start_workflow
+from backend.domain.workflows.outcomes import on_finished
 from backend.models import (
     Attachment,
     ControlledField,
@@ -76,6 +80,7 @@ from backend.models import (
     SchoolClass,
     StudentRecord,
     Unit,
+    WorkflowInstance,
 )
 from backend.models.enums import (
     NumberKind,
@@ -85,6 +90,7 @@ from backend.models.enums import (
     Role,
     Stage,
     UnitKind,
+    WorkflowState,
 )
 
 TARGET = "student_record"
@@ -274,22 +280,51 @@ async def submit_registration(
     _set_state(uow, record, RegistrationState.IN_REVIEW)
     _history(uow, record, actor, "SUBMITTED", {"registrationState": [before, record.registration_state]})
     await _audit(uow, actor, "record.submitted", record, before={"registrationState": before.value})
-    await on_registration_submitted(uow, record, await load_province_settings(uow.session, record.unit_path))
+    settings = await load_province_settings(uow.session, record.unit_path)
+    await on_registration_submitted(uow, record, settings, actor)
     await uow.session.flush()
     return record
 
 
 async def on_registration_submitted(
-    uow: UnitOfWork, record: StudentRecord, settings: ProvinceSettings
+    uow: UnitOfWork, record: StudentRecord, settings: ProvinceSettings, actor: Actor | SystemActor
 ) -> None:
-    """Hook: a registration was submitted; start its review here (REG-4). Does nothing yet.
+    """Start the registration review (REG-4): the school's leader, then each configured department level.
 
-    The lead wires the review here: start a registration-review workflow for ``record`` (the school
-    leader's step, then one registrar step per department kind in ``settings.review_levels``, default the
-    county, AH 15; see ``workflows.definitions.registration_review``). The workflow's outcome handler for
-    that kind then calls ``finalize_registration``: approved after the last step, or rejected with the
-    reviewer's reason at any step.
+    The levels come from the province (``review.levels``, default the county, AH 15). The outcome arrives in
+    ``_registration_reviewed`` when the last step approves or any step rejects.
     """
+    school = await uow.session.get(Unit, record.school_id)
+    assert school is not None
+    levels = settings.review_levels
+    await start_workflow(
+        uow,
+        actor=actor,
+        definition=registration_review(levels),
+        subject_type=TARGET,
+        subject_id=record.id,
+        context=WorkflowContext(subject_school=school),
+    )
+
+
+@on_finished(REGISTRATION_REVIEW)
+async def _registration_reviewed(uow: UnitOfWork, instance: WorkflowInstance, state: WorkflowState) -> None:
+    """Make the registration formal after the last approval, or return it to the school (REG-4)."""
+    if instance.subject_type != TARGET or state is WorkflowState.CANCELLED:
+        return
+    record = await _load_record(uow, instance.subject_id)
+    if state is WorkflowState.WITHDRAWN:
+        _set_state(uow, record, RegistrationState.RETURNED)
+        _history(uow, record, REVIEW_ACTOR, "REVIEW_WITHDRAWN", {})
+        return
+    action = await finishing_action(uow.session, instance.id)
+    await finalize_registration(
+        uow,
+        record,
+        approved=state is WorkflowState.APPROVED,
+        reason=action.comment if action else None,
+        verifier=identity_verifier(uow.settings),
+    )
 
 
 async def finalize_registration(
@@ -466,6 +501,8 @@ async def delete_record(
     before = record.registration_state
     _set_state(uow, record, RegistrationState.DELETED)
     await close_number_history(uow, record)
+    # A deleted record leaves its problem groups; one left alone is no longer a duplicate (PRB-2, PRB-3).
+    await resolve_for_record(uow, record=record, resolution="DELETED")
     _history(
         uow, record, actor, "DELETED", {"registrationState": [before, record.registration_state]}, reason
     )

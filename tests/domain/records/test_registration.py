@@ -13,13 +13,20 @@ from backend.config import Settings
 from backend.db import Database, UnitOfWork
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.records.errors import RecordValidationError
-from backend.domain.records.identity import LocalIdentityVerifier
 from backend.domain.records.national_numbers import NationalNumberKind, parse_national_number
-from backend.domain.records.numbers import Promotion
-from backend.domain.records.service import finalize_registration, register_student, submit_registration
+from backend.domain.records.service import register_student, submit_registration
 from backend.domain.settings import set_province_setting
-from backend.models import Guardian, NationalNumberHistory, SchoolClass, StudentRecord
-from backend.models.enums import IdType, NumberKind, RecordStatus, RegistrationKind, RegistrationState, Stage
+from backend.domain.workflows.engine import act
+from backend.models import Guardian, NationalNumberHistory, SchoolClass, StudentRecord, WorkflowInstance
+from backend.models.enums import (
+    IdType,
+    NumberKind,
+    RecordStatus,
+    RegistrationKind,
+    RegistrationState,
+    Stage,
+    WorkflowState,
+)
 from tests.domain.records.support import (
     GUARDIANS,
     Step,
@@ -314,19 +321,18 @@ async def test_submission_review_and_return(step: Step, world: World) -> None:
     assert (await refusal(step, submit_again)).code == "INVALID_REGISTRATION_STATE"
 
     async def reject_without_reason(uow: UnitOfWork) -> None:
-        stored = await uow.session.get(StudentRecord, record.id)
-        assert stored is not None
-        await finalize_registration(uow, stored, approved=False, reason=" ", verifier=LocalIdentityVerifier())
+        await act(uow, actor=world.leader, instance_id=await open_review(uow), action="reject", comment=" ")
 
-    assert (await refusal(step, reject_without_reason)).field == "reason"
+    assert (await refusal(step, reject_without_reason)).code == "REASON_REQUIRED"
 
-    async with step() as uow:
-        stored = await uow.session.get(StudentRecord, record.id)
-        assert stored is not None
-        outcome = await finalize_registration(
-            uow, stored, approved=False, reason="出生地与户口簿不符", verifier=LocalIdentityVerifier()
+    async with step() as uow:  # the school leader returns it (REG-4)
+        await act(
+            uow,
+            actor=world.leader,
+            instance_id=await open_review(uow),
+            action="reject",
+            comment="出生地与户口簿不符",
         )
-    assert outcome is None
     returned = await load(step, record.id)
     assert returned.registration_state is RegistrationState.RETURNED
     assert returned.number_kind is NumberKind.L
@@ -339,15 +345,32 @@ async def test_submission_review_and_return(step: Step, world: World) -> None:
 
     async with step() as uow:
         await submit_registration(uow, actor=world.registrar, record_id=record.id)
-        stored = await uow.session.get(StudentRecord, record.id)
-        assert stored is not None
-        outcome = await finalize_registration(
-            uow, stored, approved=True, reason=None, verifier=LocalIdentityVerifier()
+    async with step() as uow:
+        await act(uow, actor=world.leader, instance_id=await open_review(uow), action="approve", comment=None)
+    assert (
+        await load(step, record.id)
+    ).registration_state is RegistrationState.IN_REVIEW  # county still to go
+    async with step() as uow:
+        await act(
+            uow,
+            actor=world.county_registrar,
+            instance_id=await open_review(uow),
+            action="approve",
+            comment=None,
         )
-    assert outcome is Promotion.ISSUED
+
     final = await load(step, record.id)
     assert final.registration_state is RegistrationState.REGISTERED
+    assert final.number_kind is NumberKind.G
     assert [a.operation for a in await audit_rows(step, "record.registered")] == ["record.registered"]
+
+
+async def open_review(uow: UnitOfWork) -> int:
+    instance_id = await uow.session.scalar(
+        select(WorkflowInstance.id).where(WorkflowInstance.state == WorkflowState.OPEN)
+    )
+    assert instance_id is not None
+    return instance_id
 
 
 async def test_submission_needs_every_required_field(step: Step, world: World) -> None:

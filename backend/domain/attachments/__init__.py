@@ -1,0 +1,1 @@
+"""Stored files: photos, proof material and uploaded import lists, addressed by content hash."""
