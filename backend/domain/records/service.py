@@ -31,8 +31,8 @@ from backend.clock import local_today
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
-from backend.domain.errors import ForbiddenError, NotFoundError, ValidationError
-from backend.domain.permissions import DEPARTMENTS, PasswordChangeRequiredError
+from backend.domain.errors import NotFoundError, ValidationError
+from backend.domain.permissions import Operation, authorize
 from backend.domain.problems.handling import resolve_for_record
 from backend.domain.records.duplicates import apply_duplicate_policy, check_duplicates
 from backend.domain.records.errors import (
@@ -87,9 +87,7 @@ from backend.models.enums import (
     RecordStatus,
     RegistrationKind,
     RegistrationState,
-    Role,
     Stage,
-    UnitKind,
     WorkflowState,
 )
 
@@ -536,33 +534,17 @@ async def reveal_id_number(uow: UnitOfWork, *, actor: Actor | SystemActor, recor
 def _require_registrar(actor: Actor | SystemActor, school_path: str, *, field: str | None = None) -> None:
     """Only the school's own registrar enters and maintains its records (ORG-2, ORG-3).
 
-    Wrong role or unit kind: FORBIDDEN; another school: NOT_FOUND, like an absent record. The same
-    order as ``authorize`` (a future ``Operation.MANAGE_RECORDS``: REGISTRAR at schools, reach OWN_UNIT).
+    Wrong role or unit kind: FORBIDDEN; another school: NOT_FOUND, like an absent record.
     """
-    if isinstance(actor, SystemActor):
-        return
-    if actor.unit_kind is not UnitKind.SCHOOL or not actor.has_role(Role.REGISTRAR):
-        raise ForbiddenError()
-    if actor.password_change_required:
-        raise PasswordChangeRequiredError()
-    if actor.unit_path != school_path:
-        raise NotFoundError(field=field)
+    try:
+        authorize(actor, Operation.MANAGE_RECORDS, school_path)
+    except NotFoundError as error:
+        raise NotFoundError(field=field) from error
 
 
 def _require_id_reader(actor: Actor | SystemActor, school_path: str) -> None:
-    """Full ID numbers: the record's school registrar or leader, registrars of departments above (SEC-4)."""
-    if isinstance(actor, SystemActor):
-        return
-    if not actor.has_role(Role.REGISTRAR, Role.LEADER):
-        raise ForbiddenError()
-    if actor.password_change_required:
-        raise PasswordChangeRequiredError()
-    if not actor.covers_path(school_path):
-        raise NotFoundError()
-    at_school = actor.unit_kind is UnitKind.SCHOOL and actor.unit_path == school_path
-    department_registrar = actor.unit_kind in DEPARTMENTS and actor.has_role(Role.REGISTRAR)
-    if not (at_school or department_registrar):
-        raise ForbiddenError()
+    """Full ID numbers: registrars and leaders within jurisdiction, every reading audited (SEC-4)."""
+    authorize(actor, Operation.REVEAL_ID_NUMBERS, school_path)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
