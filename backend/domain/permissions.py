@@ -45,6 +45,7 @@ class Operation(enum.StrEnum):
     REVEAL_ID_NUMBERS = "REVEAL_ID_NUMBERS"
     HANDLE_PROBLEMS = "HANDLE_PROBLEMS"
     MANAGE_CONTROLLED_FIELDS = "MANAGE_CONTROLLED_FIELDS"
+    ACT_ON_WORKFLOWS = "ACT_ON_WORKFLOWS"
 
 
 ALL_ROLES = frozenset(Role)
@@ -91,6 +92,8 @@ POLICIES: dict[Operation, Policy] = {
         Capacity.BUSINESS, frozenset({Role.REGISTRAR}), frozenset({UnitKind.SCHOOL}), Reach.OWN_UNIT
     ),
     Operation.REVEAL_ID_NUMBERS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
+    # Reviews are business: registrars and leaders act on the steps that wait on their unit and role.
+    Operation.ACT_ON_WORKFLOWS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
     # Schools supply evidence, departments confirm, the common superior arbitrates (PRB-1..3).
     Operation.HANDLE_PROBLEMS: Policy(Capacity.BUSINESS, frozenset({Role.REGISTRAR})),
     # Each level's department defines its own controlled fields (CHG-1, CFG-3): configuration.

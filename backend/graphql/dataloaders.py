@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from backend.domain.accounts.repository import roles_by_user
-from backend.models import SchoolClass, StudentRecord, Unit, User
+from backend.models import Guardian, SchoolClass, StudentRecord, Unit, User
 from backend.models.enums import Role
 
 
@@ -22,6 +22,7 @@ class Loaders:
         self.roles = DataLoader(self._load_roles)
         self.school_class = DataLoader(self._load_classes)
         self.student_record = DataLoader(self._load_records)
+        self.guardians = DataLoader(self._load_guardians)
 
     async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
         async with self._reading() as session:
@@ -51,3 +52,17 @@ class Loaders:
             rows = (await session.scalars(select(StudentRecord).where(StudentRecord.id.in_(ids)))).all()
         found = {row.id: row for row in rows}
         return [found.get(i) for i in ids]
+
+    async def _load_guardians(self, ids: Sequence[int]) -> list[list[Guardian]]:
+        async with self._reading() as session:
+            rows = (
+                await session.scalars(
+                    select(Guardian)
+                    .where(Guardian.record_id.in_(ids))
+                    .order_by(Guardian.position, Guardian.id)
+                )
+            ).all()
+        found: dict[int, list[Guardian]] = {i: [] for i in ids}
+        for row in rows:
+            found[row.record_id].append(row)
+        return [found[i] for i in ids]

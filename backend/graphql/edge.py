@@ -41,7 +41,7 @@ async def write(info: Info, action: Callable[[UnitOfWork, Actor], Awaitable[T]])
         async with ctx.runtime.unit_of_work() as uow:
             result = await action(uow, actor)
     except DomainError as error:
-        return Failed([UserError.from_domain(error)])
+        return Failed(UserError.all_from_domain(error))
     await ctx.end_reads()
     return result
 
@@ -53,7 +53,7 @@ async def write_anonymous(info: Info, action: Callable[[UnitOfWork], Awaitable[T
         async with ctx.runtime.unit_of_work() as uow:
             result = await action(uow)
     except DomainError as error:
-        return Failed([UserError.from_domain(error)])
+        return Failed(UserError.all_from_domain(error))
     await ctx.end_reads()
     return result
 

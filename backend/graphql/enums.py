@@ -12,9 +12,12 @@ from backend.domain.permissions import Operation
 from backend.models.enums import (
     Gender,
     IdType,
+    NumberKind,
     ProblemState,
     ProblemType,
     RecordStatus,
+    RegistrationKind,
+    RegistrationState,
     Role,
     SchoolSystem,
     Stage,
@@ -31,14 +34,20 @@ strawberry.enum(RecordStatus, description="学籍状态")
 strawberry.enum(Operation, description="系统中的一类操作，用于前端按权限显示功能")
 strawberry.enum(ProblemType, description="问题学籍类型：身份证号错误、有身份证号重复、无身份证号重复")
 strawberry.enum(ProblemState, description="问题学籍处理状态")
+strawberry.enum(NumberKind, description="学籍号类型：G、J 为正式学籍号，L 为临时学籍号")
+strawberry.enum(RegistrationKind, description="注册类型：在校生、小学新生、来华归国、非一年级新增、接续")
+strawberry.enum(RegistrationState, description="注册状态：草稿、核办中、退回、已注册、已删除")
 
 __all__ = [
     "Gender",
     "IdType",
+    "NumberKind",
     "Operation",
     "ProblemState",
     "ProblemType",
     "RecordStatus",
+    "RegistrationKind",
+    "RegistrationState",
     "Role",
     "SchoolSystem",
     "Stage",

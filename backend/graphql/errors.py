@@ -32,6 +32,14 @@ class UserError:
     def from_domain(cls, error: DomainError) -> UserError:
         return cls(code=error.code, message=error.message, field=error.field)
 
+    @classmethod
+    def all_from_domain(cls, error: DomainError) -> list[UserError]:
+        """One entry per field problem when the error carries several (a whole form), else one."""
+        problems = getattr(error, "errors", None)
+        if problems:
+            return [cls(code=p.code, message=p.message_zh, field=p.key) for p in problems]
+        return [cls.from_domain(error)]
+
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error

@@ -19,21 +19,27 @@ from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
 from backend.graphql.problems.mutations import ProblemMutations
 from backend.graphql.problems.queries import ProblemQueries
+from backend.graphql.records.mutations import RecordMutations
 from backend.graphql.records.queries import RecordQueries
 from backend.graphql.scalars import DATETIME
 from backend.graphql.security import hardening_extensions
 from backend.graphql.system.subscriptions import SystemSubscriptions
 from backend.graphql.units.mutations import UnitMutations
 from backend.graphql.units.queries import UnitQueries
+from backend.graphql.workflows.schema import WorkflowMutations, WorkflowQueries
 
 
 @strawberry.type
-class Query(AccountQueries, UnitQueries, RecordQueries, ProblemQueries, AuditQueries, CalendarQueries):
+class Query(
+    AccountQueries, UnitQueries, RecordQueries, ProblemQueries, WorkflowQueries, AuditQueries, CalendarQueries
+):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutations, UnitMutations, CalendarMutations, ProblemMutations):
+class Mutation(
+    AccountMutations, UnitMutations, CalendarMutations, RecordMutations, ProblemMutations, WorkflowMutations
+):
     pass
 
 

@@ -24,7 +24,9 @@ from starlette.requests import Request
 from backend.config import Settings
 from backend.domain.accounts.passwords import hash_password_sync
 from backend.domain.accounts.service import actor_for, hash_token
+from backend.domain.actor import SystemActor
 from backend.domain.permissions import may, within_reach
+from backend.domain.records.service import register_student, submit_registration
 from backend.graphql.context import Context
 from backend.graphql.operations import PUBLIC
 from backend.graphql.schema import build_schema
@@ -33,10 +35,12 @@ from backend.models import (
     AuthSession,
     Delegation,
     ProblemRecord,
+    SchoolClass,
     StudentRecord,
     Unit,
     User,
     UserRole,
+    WorkflowInstance,
 )
 from backend.models.enums import (
     Gender,
@@ -44,6 +48,7 @@ from backend.models.enums import (
     ProblemState,
     ProblemType,
     RecordStatus,
+    RegistrationKind,
     Role,
     SchoolSystem,
     Stage,
@@ -51,6 +56,7 @@ from backend.models.enums import (
 )
 from tests.api import Api
 from tests.conftest import DEFAULT_NOW
+from tests.domain.records.support import GUARDIANS, student_values
 
 PASSWORD = "Matrix#Pass1"
 CHILD_KIND = {
@@ -259,6 +265,56 @@ class World:
             )
             uow.session.add(problem)
         return problem
+
+    async def record(self, school: Unit) -> StudentRecord:
+        """A complete draft record at ``school``, registered by the system through the records service."""
+        n = next(self.counter)
+        async with self.api.runtime.unit_of_work() as uow:
+            school_class = SchoolClass(
+                school_id=school.id,
+                name=f"三年级({n})班",
+                stage=Stage.PRIMARY,
+                grade=3,
+                entry_year=2024,
+                school_system=SchoolSystem.SIX_THREE,
+                created_at=DEFAULT_NOW,
+            )
+            uow.session.add(school_class)
+            await uow.session.flush()
+            return await register_student(
+                uow,
+                actor=SystemActor(),
+                kind=RegistrationKind.IN_SCHOOL,
+                school_class_id=school_class.id,
+                values=student_values(seq=n),
+                guardians=GUARDIANS,
+            )
+
+    async def school_of(self, target: Unit) -> Unit:
+        """``target`` itself if a school, else a school in its subtree (below a second province for the
+        ministry, which runs no school and has no division code to number students by)."""
+        if target.kind is UnitKind.SCHOOL:
+            return target
+        if target.kind is UnitKind.MINISTRY:
+            async with self.api.runtime.unit_of_work() as uow:
+                province = Unit(
+                    kind=UnitKind.PROVINCE,
+                    name="福建省",
+                    code=f"35{next(self.counter):04d}"[:6],
+                    parent_id=target.id,
+                    path=f"{target.path}pending-fj/",
+                    depth=1,
+                    stages=[],
+                    is_central_school=False,
+                    is_active=True,
+                    created_at=DEFAULT_NOW,
+                    updated_at=DEFAULT_NOW,
+                )
+                uow.session.add(province)
+                await uow.session.flush()
+                province.path = f"{target.path}{province.id}/"
+            target = province
+        return await self.school_under(target)
 
     def unique_code(self, kind: UnitKind) -> str:
         n = next(self.counter)
@@ -544,6 +600,129 @@ async def _arbitrate(world: World, actor: User, target: Unit | None) -> Case:
         {"p": str(problem.id), "r": str(problem.record_id)},
         school,
         acting_unit=target,
+    )
+
+
+@case("Query.studentRecord")
+async def _student_record(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record = await world.record(await world.school_of(target))
+    school = await world.unit_by_id(record.school_id)
+    return Case(
+        "query($id: ID!) { studentRecord(id: $id) { id } }", {"id": str(record.id)}, school, "studentRecord"
+    )
+
+
+@case("Query.toDo")
+async def _to_do(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ toDo { nodes { dueOn } } }", {}, None)
+
+
+async def _submitted(world: World, target: Unit) -> tuple[StudentRecord, Unit, int]:
+    school = await world.school_of(target)
+    record = await world.record(school)
+    async with world.api.runtime.unit_of_work() as uow:
+        await submit_registration(uow, actor=SystemActor(), record_id=record.id)
+        instance_id = await uow.session.scalar(
+            select(WorkflowInstance.id).where(WorkflowInstance.subject_id == record.id)
+        )
+    assert instance_id is not None
+    return record, school, instance_id
+
+
+@case("Query.workflow")
+async def _workflow(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    _, school, instance_id = await _submitted(world, target)
+    return Case("query($id: ID!) { workflow(id: $id) { id } }", {"id": str(instance_id)}, school, "workflow")
+
+
+@case("Mutation.actOnWorkflow")
+async def _act(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    _, school, instance_id = await _submitted(world, target)
+    return Case(
+        'mutation($w: ID!) { actOnWorkflow(workflowId: $w, action: COMMENT, comment: "请补充材料") { errors { code } } }',
+        {"w": str(instance_id)},
+        school,
+    )
+
+
+@case("Mutation.registerStudent")
+async def _register(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    async with world.api.runtime.unit_of_work() as uow:
+        school_class = SchoolClass(
+            school_id=school.id,
+            name="三年级(9)班",
+            stage=Stage.PRIMARY,
+            grade=3,
+            entry_year=2024,
+            school_system=SchoolSystem.SIX_THREE,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(school_class)
+    return Case(
+        "mutation($i: RegisterStudentInput!) { registerStudent(input: $i) { errors { code field } } }",
+        {
+            "i": {
+                "kind": "IN_SCHOOL",
+                "classId": str(school_class.id),
+                "values": student_values(seq=next(world.counter)),
+                "guardians": list(GUARDIANS),
+            }
+        },
+        school,
+    )
+
+
+@case("Mutation.updateStudentRecord")
+async def _update_record(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record = await world.record(await world.school_of(target))
+    school = await world.unit_by_id(record.school_id)
+    return Case(
+        'mutation($r: ID!, $v: Int!) { updateStudentRecord(recordId: $r, values: {phone: "13900001111"}, '
+        "expectedVersion: $v) { errors { code field } } }",
+        {"r": str(record.id), "v": record.version},
+        school,
+    )
+
+
+@case("Mutation.submitRegistration")
+async def _submit(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record = await world.record(await world.school_of(target))
+    school = await world.unit_by_id(record.school_id)
+    return Case(
+        "mutation($r: ID!) { submitRegistration(recordId: $r) { errors { code field } } }",
+        {"r": str(record.id)},
+        school,
+    )
+
+
+@case("Mutation.deleteStudentRecord")
+async def _delete(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record = await world.record(await world.school_of(target))
+    school = await world.unit_by_id(record.school_id)
+    return Case(
+        'mutation($r: ID!) { deleteStudentRecord(recordId: $r, reason: "重复录入") { errors { code } } }',
+        {"r": str(record.id)},
+        school,
+    )
+
+
+@case("Mutation.revealIdNumber")
+async def _reveal(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record = await world.record(await world.school_of(target))
+    school = await world.unit_by_id(record.school_id)
+    return Case(
+        "mutation($r: ID!) { revealIdNumber(recordId: $r) { errors { code } idNumber } }",
+        {"r": str(record.id)},
+        school,
     )
 
 

@@ -41,3 +41,12 @@ async def list_student_records(
     if name:
         stmt = stmt.where(StudentRecord.name == name.strip())
     return await paginate(session, stmt, StudentRecord.id, first=first, after=after, max_page=max_page)
+
+
+async def find_student_record(session: AsyncSession, actor: Actor, record_id: int) -> StudentRecord | None:
+    """One record if it lies in the actor's subtree (ORG-3); absent and out of reach look the same."""
+    authorize(actor, Operation.VIEW_STUDENTS)
+    record = await session.get(StudentRecord, record_id)
+    if record is None or not actor.covers_path(record.unit_path):
+        return None
+    return record

@@ -6,7 +6,7 @@ import strawberry
 from strawberry.types import Info
 
 from backend.domain.permissions import Operation
-from backend.domain.records.queries import list_student_records
+from backend.domain.records.queries import find_student_record, list_student_records
 from backend.graphql.edge import context, parse_id
 from backend.graphql.enums import RecordStatus
 from backend.graphql.operations import performs
@@ -16,6 +16,13 @@ from backend.graphql.records.types import StudentRecordType
 
 @strawberry.type
 class RecordQueries:
+    @strawberry.field(
+        description="按编号查询学籍；不存在或不在管辖范围内时为空", metadata=performs(Operation.VIEW_STUDENTS)
+    )
+    async def student_record(self, info: Info, id: strawberry.ID) -> StudentRecordType | None:
+        row = await context(info).query(find_student_record, parse_id(id, "id"))
+        return None if row is None else StudentRecordType.from_model(row)
+
     @strawberry.field(
         description="管辖范围内的学籍（学校只见本校）", metadata=performs(Operation.VIEW_STUDENTS)
     )

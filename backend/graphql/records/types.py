@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import date
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from backend.domain.records.fields import json_value, record_values
 from backend.domain.records.id_numbers import mask_id_number
 from backend.graphql.edge import context
-from backend.graphql.enums import Gender, IdType, RecordStatus, Stage
+from backend.graphql.enums import Gender, IdType, NumberKind, RecordStatus, RegistrationState, Stage
 from backend.graphql.units.types import UnitType
+from backend.models import Guardian
 from backend.models import StudentRecord as StudentRecordModel
 
 
@@ -19,6 +22,29 @@ def mask_national_number(number: str) -> str:
     if number.startswith("G"):
         return "G" + (mask_id_number(number[1:]) or "")
     return number
+
+
+@strawberry.type(name="Guardian", description="家庭成员或监护人")
+class GuardianType:
+    name: str
+    relation: str
+    is_guardian: bool
+    phone: str | None
+    employer: str | None
+    address: str | None
+    masked_id_number: str | None
+
+    @classmethod
+    def from_model(cls, row: Guardian) -> GuardianType:
+        return cls(
+            name=row.name,
+            relation=row.relation,
+            is_guardian=row.is_guardian,
+            phone=row.phone,
+            employer=row.employer,
+            address=row.address,
+            masked_id_number=mask_id_number(row.id_number),
+        )
 
 
 @strawberry.type(name="SchoolClass", description="班级")
@@ -44,8 +70,12 @@ class StudentRecordType:
     stage: Stage
     grade: int
     status: RecordStatus
+    registration_state: RegistrationState
+    number_kind: NumberKind
+    version: int = strawberry.field(description="乐观锁版本号：修改时原样传回")
     _school_id: strawberry.Private[int]
     _class_id: strawberry.Private[int | None]
+    _row: strawberry.Private[StudentRecordModel]
 
     @classmethod
     def from_model(cls, row: StudentRecordModel) -> StudentRecordType:
@@ -60,9 +90,24 @@ class StudentRecordType:
             stage=row.stage,
             grade=row.grade,
             status=row.status,
+            registration_state=row.registration_state,
+            number_kind=row.number_kind,
+            version=row.version,
             _school_id=row.school_id,
             _class_id=row.class_id,
+            _row=row,
         )
+
+    @strawberry.field(description="学籍信息各字段（键为字段目录中的英文键，身份证件号已脱敏）")
+    def fields(self) -> JSON:
+        values = {key: json_value(value) for key, value in record_values(self._row).items()}
+        values["idNumber"] = mask_id_number(values.get("idNumber"))
+        return values  # type: ignore[return-value]
+
+    @strawberry.field(description="家庭成员或监护人（身份证件号已脱敏）")
+    async def guardians(self, info: Info) -> list[GuardianType]:
+        rows = await context(info).loaders.guardians.load(int(self.id))
+        return [GuardianType.from_model(g) for g in rows]
 
     @strawberry.field
     async def school(self, info: Info) -> UnitType:

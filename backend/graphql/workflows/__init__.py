@@ -1,0 +1,1 @@
+"""GraphQL for approvals: the to-do list, a business timeline, approving and rejecting."""
