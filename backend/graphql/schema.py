@@ -19,7 +19,7 @@ from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
 from backend.graphql.problems.mutations import ProblemMutations
 from backend.graphql.problems.queries import ProblemQueries
-from backend.graphql.records.mutations import RecordMutations
+from backend.graphql.records.mutations import ChangeRequestMutations, RecordMutations
 from backend.graphql.records.queries import RecordQueries
 from backend.graphql.scalars import DATETIME
 from backend.graphql.security import hardening_extensions
@@ -38,7 +38,13 @@ class Query(
 
 @strawberry.type
 class Mutation(
-    AccountMutations, UnitMutations, CalendarMutations, RecordMutations, ProblemMutations, WorkflowMutations
+    AccountMutations,
+    UnitMutations,
+    CalendarMutations,
+    RecordMutations,
+    ChangeRequestMutations,
+    ProblemMutations,
+    WorkflowMutations,
 ):
     pass
 

@@ -714,6 +714,18 @@ async def _delete(world: World, actor: User, target: Unit | None) -> Case:
     )
 
 
+@case("Mutation.requestRecordChange")
+async def _request_change(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    record, school, _ = await _submitted(world, target)  # submitted: key information is now controlled
+    return Case(
+        'mutation($r: ID!) { requestRecordChange(recordId: $r, values: {name: "张晓明"}, reason: "户口簿更正", '
+        'proofIds: ["1"]) { errors { code field } } }',
+        {"r": str(record.id)},
+        school,
+    )
+
+
 @case("Mutation.revealIdNumber")
 async def _reveal(world: World, actor: User, target: Unit | None) -> Case:
     assert target

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from backend.domain.changes.service import request_change
 from backend.domain.permissions import Operation
 from backend.domain.records import service
 from backend.domain.records.fields import json_value
@@ -166,3 +167,39 @@ class RecordMutations:
         if isinstance(result, Failed):
             return RevealPayload(errors=result.errors)
         return RevealPayload(errors=[], id_number=result)
+
+
+@strawberry.type
+class ChangeRequestPayload:
+    errors: list[UserError]
+    change_request_id: strawberry.ID | None = None
+    workflow_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class ChangeRequestMutations:
+    @strawberry.mutation(
+        description="申请变更受控字段（关键信息须附户籍证明），经学校领导和主管部门审核后生效",
+        metadata=performs(Operation.MANAGE_RECORDS),
+    )
+    async def request_record_change(
+        self, info: Info, record_id: strawberry.ID, values: JSON, reason: str, proof_ids: list[strawberry.ID]
+    ) -> ChangeRequestPayload:
+        result = await write(
+            info,
+            lambda uow, actor: request_change(
+                uow,
+                actor=actor,
+                record_id=parse_id(record_id, "recordId"),
+                values=_as_dict(values, "values"),
+                reason=reason,
+                proof_ids=[parse_id(p, "proofIds") for p in proof_ids],
+            ),
+        )
+        if isinstance(result, Failed):
+            return ChangeRequestPayload(errors=result.errors)
+        return ChangeRequestPayload(
+            errors=[],
+            change_request_id=strawberry.ID(str(result.id)),
+            workflow_id=None if result.workflow_id is None else strawberry.ID(str(result.workflow_id)),
+        )
