@@ -14,12 +14,14 @@ from starlette.routing import Route, WebSocketRoute
 from backend.clock import Clock
 from backend.config import Settings, load_settings
 from backend.graphql.view import XuejiGraphQL
+from backend.http.attachments import attachment_endpoints
 from backend.runtime import Runtime
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     runtime = Runtime.build(settings or load_settings(), clock)
     graphql = XuejiGraphQL(runtime)
+    upload, download = attachment_endpoints(runtime)
 
     async def health(_: Request) -> JSONResponse:
         try:
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health),
+            Route("/attachments", upload, methods=["POST"]),
+            Route("/attachments/{attachment_id}", download, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

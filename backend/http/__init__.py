@@ -1,0 +1,1 @@
+"""Plain HTTP endpoints beside GraphQL: file upload and download."""
