@@ -8,8 +8,9 @@ ones. A row error names the Excel row, the column label and the problem in Chine
 
 Warnings (``"level": "warning"``) do not make a row invalid but keep it from registration until resolved:
 ``ALREADY_ADMITTED_SENIOR`` (REG-9: the registrar must choose, recorded in the entry's ``decision``) and
-``ALREADY_HAS_RECORD`` (the ID number already holds a record of the target or a later stage: one person,
-one record, NUM-6 and REG-7, so that student comes by transfer, not by continuation).
+``ALREADY_HAS_RECORD`` (the ID number already holds a record of the target or a later stage,
+``CURRENT_STAGES``: one person, one record, NUM-6 and REG-7, so that student comes by transfer, not by
+continuation).
 
 Classification of the valid rows, by earlier-stage records (``EARLIER_STAGES``) that are not deleted:
 
@@ -64,8 +65,8 @@ T = TypeVar("T")
 NAME_LENGTH = 50
 ID_NUMBER_LENGTH = 32
 EARLIEST_BIRTH = date(1900, 1, 1)
-_DATE_TEXT = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
-_COMPACT_DATE = re.compile(r"\d{8}")
+_DATE_TEXT = re.compile(r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-9]{1,2})\s*日?")
+_COMPACT_DATE = re.compile(r"[0-9]{8}")
 _OTHER_ID = re.compile(r"[A-Z0-9()\-]{5,32}")
 _RESIDENT_ID_FORM = re.compile(r"[0-9]{17}[0-9X]")
 _WEIGHT_OFFSET = ord("0") * sum(WEIGHTS)
@@ -164,10 +165,24 @@ def parse_list_row(sheet_row: SheetRow, *, target_stage: Stage, today: date) -> 
         raw_name, raw_gender, raw_birth, raw_type, raw_id = cells
         raw_number = ""
     row = ListRow(sheet_row.number)
-    _parse_name(row, raw_name)
-    _parse_gender(row, raw_gender)
-    _parse_birth_date(row, raw_birth, today)
-    _parse_id_type(row, raw_type)
+    # Each cell of a well-filled row passes a cheap test first; anything else goes to the full check,
+    # which also says what is wrong. (This runs once per row of every list.)
+    if type(raw_name) is str and 0 < len(name := raw_name.strip()) <= NAME_LENGTH:
+        row.name = name
+    else:
+        _parse_name(row, raw_name)
+    if type(raw_gender) is str and (gender := col.GENDER_LABELS.get(raw_gender)) is not None:
+        row.gender = gender
+    else:
+        _parse_gender(row, raw_gender)
+    if type(raw_birth) is date and EARLIEST_BIRTH <= raw_birth <= today:
+        row.birth_date = raw_birth
+    else:
+        _parse_birth_date(row, raw_birth, today)
+    if type(raw_type) is str and (id_type := col.ID_TYPE_LABELS.get(raw_type)) is not None:
+        row.id_type = id_type
+    else:
+        _parse_id_type(row, raw_type)
     _parse_id_number(row, raw_id, today)
     if not is_blank(raw_number):
         _parse_national_number(row, raw_number)
@@ -385,6 +400,7 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, target_stage: Stage) -> None:
     """Set state, candidates and matched record of every valid row (see the module docstring)."""
     earlier = col.EARLIER_STAGES[target_stage]
+    current = col.CURRENT_STAGES[target_stage]
     vocational = target_stage is Stage.VOCATIONAL
     valid = [row for row in rows if not row.invalid]
     for row in valid:
@@ -393,12 +409,12 @@ async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, targe
     with_id = [row for row in valid if row.id_number]
     for chunk in chunks(with_id, CHUNK):
         by_number: defaultdict[str, list[Any]] = defaultdict(list)
-        for record in await session.execute(
+        for holder in await session.execute(
             records_by_id_numbers({row.id_number for row in chunk if row.id_number})
         ):
-            by_number[record.id_number].append(record)
+            by_number[holder.id_number].append(holder)
         for row in chunk:
-            _classify_by_id_number(row, by_number.get(row.id_number or "", []), earlier, vocational)
+            _classify_by_id_number(row, by_number.get(row.id_number or "", []), earlier, current, vocational)
 
     if vocational:
         pending = [row for row in valid if row.national_number and row.state is ImportRowState.NOT_FOUND]
@@ -407,8 +423,8 @@ async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, targe
             statement = records_by_national_numbers(
                 {row.national_number for row in chunk if row.national_number}
             )
-            for record in await session.execute(statement):
-                by_national[record.national_number].append(record)
+            for numbered in await session.execute(statement):
+                by_national[numbered.national_number].append(numbered)
             for row in chunk:
                 found = [r for r in by_national.get(row.national_number or "", []) if r.stage in earlier]
                 if found:
@@ -440,10 +456,20 @@ def _identity_key(row: ListRow) -> IdentityKey:
 
 
 def _classify_by_id_number(
-    row: ListRow, records: list[Any], earlier: frozenset[Stage], vocational: bool
+    row: ListRow, records: list[Any], earlier: frozenset[Stage], current: frozenset[Stage], vocational: bool
 ) -> None:
+    if len(records) == 1 and records[0].stage in earlier:
+        # The common case, one earlier-stage record: matched, or a candidate with another name.
+        record = records[0]
+        if record.name == row.name:
+            row.state, row.matched_record_id = ImportRowState.MATCHED, record.id
+            if vocational and (warning := senior_warning(row.number, record.stage, record.status)):
+                row.errors.append(warning)
+        else:
+            row.state, row.candidate_ids = ImportRowState.TO_CONFIRM, [record.id]
+        return
     prior = [r for r in records if r.stage in earlier]
-    later = [r for r in records if r.stage not in earlier]
+    later = [r for r in records if r.stage in current]
     if later:
         stages = "、".join(sorted({STAGE_NAMES[r.stage] for r in later}))
         row.warn(

@@ -92,6 +92,16 @@ EARLIER_STAGES: dict[Stage, frozenset[Stage]] = {
 }
 
 
+# Records that already cover the stage entered: the student has a record there or beyond it, so a new
+# one would be a second record for one person (NUM-6, REG-7). Other stages are simply not looked at.
+CURRENT_STAGES: dict[Stage, frozenset[Stage]] = {
+    Stage.PRIMARY: frozenset({Stage.PRIMARY, Stage.JUNIOR, Stage.SENIOR, Stage.VOCATIONAL}),
+    Stage.JUNIOR: frozenset({Stage.JUNIOR, Stage.SENIOR, Stage.VOCATIONAL}),
+    Stage.SENIOR: frozenset({Stage.SENIOR, Stage.VOCATIONAL}),
+    Stage.VOCATIONAL: frozenset({Stage.VOCATIONAL}),
+}
+
+
 def list_columns(target_stage: Stage) -> tuple[str, ...]:
     """The columns of an import list for students entering ``target_stage`` (REG-8, REG-9)."""
     return VOCATIONAL_COLUMNS if target_stage is Stage.VOCATIONAL else IDENTITY_COLUMNS

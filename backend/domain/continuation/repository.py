@@ -29,6 +29,8 @@ CHUNK = 1000
 # levels deep and refuses more than 1,000 levels (SQLITE_MAX_EXPR_DEPTH), so these go 500 at a time.
 IDENTITY_CHUNK = 500
 
+# What classification needs of a record. Only these columns are read: every column read is a value
+# converted per row (dates parsed, enums looked up), thousands of times per list.
 LOOKUP_COLUMNS = (
     StudentRecord.id,
     StudentRecord.name,
@@ -39,15 +41,23 @@ LOOKUP_COLUMNS = (
     StudentRecord.stage,
     StudentRecord.status,
 )
+ID_LOOKUP_COLUMNS = (
+    StudentRecord.id,
+    StudentRecord.name,
+    StudentRecord.id_number,
+    StudentRecord.stage,
+    StudentRecord.status,
+)
 _LIVE = StudentRecord.registration_state != RegistrationState.DELETED
 
 IdentityKey = tuple[str, Gender, date]
 Lookup = Select[int, str, Gender, date, str | None, str, Stage, RecordStatus]
+IdLookup = Select[int, str, str | None, Stage, RecordStatus]
 
 
-def records_by_id_numbers(numbers: Collection[str]) -> Lookup:
+def records_by_id_numbers(numbers: Collection[str]) -> IdLookup:
     """Live records holding any of these ID numbers (REG-8 (2), PRB-2's key)."""
-    return select(*LOOKUP_COLUMNS).where(StudentRecord.id_number.in_(numbers), _LIVE)
+    return select(*ID_LOOKUP_COLUMNS).where(StudentRecord.id_number.in_(numbers), _LIVE)
 
 
 def records_by_identity(keys: Sequence[IdentityKey]) -> tuple[Lookup, dict[str, Any]]:
@@ -62,9 +72,9 @@ def records_by_identity(keys: Sequence[IdentityKey]) -> tuple[Lookup, dict[str, 
     is built once per size (8, 32, 128 or ``IDENTITY_CHUNK`` terms) with bound parameters, and a shorter
     list of keys is padded by repeating its last key.
     """
-    if not keys:
-        raise ValueError("no keys to look up")
-    size = next((n for n in (8, 32, 128) if n >= len(keys)), max(IDENTITY_CHUNK, len(keys)))
+    if not 0 < len(keys) <= IDENTITY_CHUNK:
+        raise ValueError(f"between 1 and {IDENTITY_CHUNK} keys per statement, not {len(keys)}")
+    size = next(n for n in (8, 32, 128, IDENTITY_CHUNK) if n >= len(keys))
     padded = [*keys, *[keys[-1]] * (size - len(keys))]
     params: dict[str, Any] = {}
     for i, (name, gender, birth_date) in enumerate(padded):
