@@ -96,3 +96,26 @@ async def test_mutation_errors_are_payload_entries_and_change_nothing(api: Api) 
     assert error["message"] == "编号格式不正确"
     after = await api.post("{ users(includeSubunits: true, first: 100) { nodes { id } } }", token=token)
     assert after == before
+
+
+RECORDS_PAGE = """
+query($first: Int!) {
+  studentRecords(first: $first) {
+    nodes { name maskedIdNumber school { name } class { name } guardians { name relation } }
+  }
+}
+"""
+
+
+async def test_a_page_of_records_with_school_class_and_guardians_costs_constant_statements(api: Api) -> None:
+    token = await api.login(COUNTY_LEADER)
+    await api.post(RECORDS_PAGE, {"first": 1}, token=token)
+
+    with count_statements(api) as small:
+        few = await api.post(RECORDS_PAGE, {"first": 5}, token=token)
+    with count_statements(api) as large:
+        many = await api.post(RECORDS_PAGE, {"first": 100}, token=token)
+
+    assert len(few["data"]["studentRecords"]["nodes"]) == 5
+    assert len(many["data"]["studentRecords"]["nodes"]) == 100
+    assert len(small) == len(large) <= 5  # page, schools, classes, guardians (+ session)
