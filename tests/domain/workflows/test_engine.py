@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.calendar import CalendarYearUnknownError, WorkingDayCalendar
 from backend.clock import SHANGHAI, FixedClock, shanghai
@@ -696,24 +697,41 @@ async def test_an_open_instance_has_no_finishing_action(w: World) -> None:
         assert await finishing_action(session, 999_999) is None
 
 
-@pytest.mark.skipif(is_postgres(), reason="SQLite's database-wide write lock")
-async def test_a_locked_sqlite_database_answers_workflow_conflict(w: World) -> None:
-    # Another writer holds the lock past the busy timeout: a conflict to retry, never an internal error.
+async def test_a_locked_database_answers_workflow_conflict(w: World) -> None:
+    # Another writer holds the lock past the wait limit: a conflict to retry, never an internal error.
+    # SQLite locks the whole database; PostgreSQL the instance's row.
     instance = await start(w)
-    blocker = sqlite3.connect(make_url(w.settings.database_url).database or "", isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
+    if is_postgres():
+        blocker_engine = create_async_engine(w.settings.database_url)
+        blocker = await blocker_engine.connect()
+        await blocker.begin()
+        await blocker.execute(
+            text("SELECT id FROM workflow_instance WHERE id = :id FOR UPDATE"), {"id": instance.id}
+        )
+        wait_limit = "SET LOCAL lock_timeout = '50ms'"
+    else:
+        sqlite_blocker = sqlite3.connect(
+            make_url(w.settings.database_url).database or "", isolation_level=None
+        )
+        sqlite_blocker.execute("BEGIN IMMEDIATE")
+        wait_limit = "PRAGMA busy_timeout = 50"
     try:
 
         async def approve_impatiently(uow: UnitOfWork) -> ActResult:
-            await uow.session.execute(text("PRAGMA busy_timeout = 50"))
+            await uow.session.execute(text(wait_limit))
             return await act(uow, actor=w.leader, instance_id=instance.id, action="approve", comment=None)
 
         error = await refusal(w, approve_impatiently)
     finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+        if is_postgres():
+            await blocker.rollback()
+            await blocker.close()
+            await blocker_engine.dispose()
+        else:
+            sqlite_blocker.execute("ROLLBACK")
+            sqlite_blocker.close()
 
     assert error.code == "WORKFLOW_CONFLICT"
-    assert isinstance(error.__cause__, OperationalError)  # "database is locked", translated
+    assert isinstance(error.__cause__, DBAPIError)  # "database is locked" / lock timeout, translated
     instance, steps, actions = await load(w, instance.id)
     assert (instance.version, steps[0].state, len(actions)) == (1, StepState.PENDING, 1)
