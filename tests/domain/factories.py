@@ -152,3 +152,22 @@ async def count_rows(session: AsyncSession, model: type[object], *where: object)
     for condition in where:
         stmt = stmt.where(condition)  # type: ignore[arg-type]
     return await session.scalar(stmt) or 0
+
+
+async def make_proof(uow: UnitOfWork, unit: Unit) -> int:
+    """A PROOF attachment row uploaded by ``unit`` (the bytes do not matter to the services citing it)."""
+    from backend.models import Attachment
+
+    attachment = Attachment(
+        sha256="0" * 64,
+        size=1,
+        content_type="application/pdf",
+        filename="证明.pdf",
+        purpose="PROOF",
+        unit_id=unit.id,
+        unit_path=unit.path,
+        uploaded_at=uow.clock.now(),
+    )
+    uow.session.add(attachment)
+    await uow.session.flush()
+    return attachment.id

@@ -56,6 +56,7 @@ from backend.models.enums import (
 )
 from tests.api import Api
 from tests.conftest import DEFAULT_NOW
+from tests.domain.factories import make_proof
 from tests.domain.records.support import GUARDIANS, student_values
 
 PASSWORD = "Matrix#Pass1"
@@ -265,6 +266,10 @@ class World:
             )
             uow.session.add(problem)
         return problem
+
+    async def proof(self, unit: Unit) -> int:
+        async with self.api.runtime.unit_of_work() as uow:
+            return await make_proof(uow, unit)
 
     async def record(self, school: Unit) -> StudentRecord:
         """A complete draft record at ``school``, registered by the system through the records service."""
@@ -569,9 +574,9 @@ async def _submit_evidence(world: World, actor: User, target: Unit | None) -> Ca
     school = target if target.kind is UnitKind.SCHOOL else await world.school_under(target)
     problem = await world.problem(school)
     return Case(
-        'mutation($p: ID!) { submitProblemEvidence(problemId: $p, attachmentIds: ["1"], note: "户籍证明") '
+        'mutation($p: ID!, $a: ID!) { submitProblemEvidence(problemId: $p, attachmentIds: [$a], note: "户籍证明") '
         "{ errors { code } } }",
-        {"p": str(problem.id)},
+        {"p": str(problem.id), "a": str(await world.proof(school))},
         school,
     )
 
@@ -719,9 +724,9 @@ async def _request_change(world: World, actor: User, target: Unit | None) -> Cas
     assert target
     record, school, _ = await _submitted(world, target)  # submitted: key information is now controlled
     return Case(
-        'mutation($r: ID!) { requestRecordChange(recordId: $r, values: {name: "张晓明"}, reason: "户口簿更正", '
-        'proofIds: ["1"]) { errors { code field } } }',
-        {"r": str(record.id)},
+        'mutation($r: ID!, $a: ID!) { requestRecordChange(recordId: $r, values: {name: "张晓明"}, '
+        'reason: "户口簿更正", proofIds: [$a]) { errors { code field } } }',
+        {"r": str(record.id), "a": str(await world.proof(school))},
         school,
     )
 

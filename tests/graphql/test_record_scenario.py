@@ -10,6 +10,7 @@ from backend.domain.records.id_numbers import make_resident_id
 from backend.models import SchoolClass, StudentRecord, Unit
 from backend.models.enums import Gender
 from tests.api import COUNTY_LEADER, SCHOOL_REGISTRAR, Api
+from tests.domain.attachments.samples import PNG
 from tests.domain.records.support import GUARDIANS, student_values
 
 SCHOOL_LEADER = "2134010401-lead"
@@ -111,10 +112,16 @@ async def test_register_review_duplicate_and_change(api: Api) -> None:
         token=registrar,
     )
     assert direct["data"]["updateStudentRecord"]["needsApproval"] == {"name": "李雨菡"}
+    upload = await api.client.post(
+        "/attachments?purpose=PROOF",
+        files={"file": ("户口簿.png", PNG, "image/png")},
+        headers={"authorization": f"Bearer {registrar}"},
+    )
+    proof_id = upload.json()["id"]
     asked = await api.post(
-        'mutation($r: ID!) { requestRecordChange(recordId: $r, values: {name: "李雨菡"}, reason: "户口簿更正", '
-        'proofIds: ["1"]) { errors { code field } changeRequestId } }',
-        {"r": record["id"]},
+        'mutation($r: ID!, $a: ID!) { requestRecordChange(recordId: $r, values: {name: "李雨菡"}, '
+        'reason: "户口簿更正", proofIds: [$a]) { errors { code field } changeRequestId } }',
+        {"r": record["id"], "a": proof_id},
         token=registrar,
     )
     change_id = asked["data"]["requestRecordChange"]["changeRequestId"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import logging
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -189,3 +190,28 @@ async def load_bytes(attachment: Attachment, store: FileStore) -> bytes:
     except (FileNotFoundError, ValueError) as exc:
         log.error("attachment %s (%s) unreadable: %s", attachment.id, attachment.sha256, exc)
         raise AttachmentUnavailableError() from exc
+
+
+async def require_proofs(
+    session: AsyncSession, actor: Actor, attachment_ids: Sequence[int], *, field: str
+) -> list[int]:
+    """The ids of proof files the actor may cite: uploaded as PROOF within its jurisdiction, in one query.
+
+    A citation of someone else's file, or of a file that does not exist, is NOT_FOUND on ``field``.
+    """
+    authorize_attachments(actor)
+    wanted = list(dict.fromkeys(attachment_ids))
+    if not wanted:
+        return []
+    found = set(
+        await session.scalars(
+            select(Attachment.id).where(
+                Attachment.id.in_(wanted),
+                Attachment.purpose == AttachmentPurpose.PROOF,
+                subtree_filter(Attachment.unit_path, actor.unit_path),
+            )
+        )
+    )
+    if len(found) != len(wanted):
+        raise NotFoundError("证明材料不存在或无权引用", field=field)
+    return wanted

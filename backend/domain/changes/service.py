@@ -16,6 +16,7 @@ from typing import Any
 from backend.clock import local_today
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
+from backend.domain.attachments.service import require_proofs
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import ConflictError, NotFoundError, ValidationError
 from backend.domain.permissions import Operation, authorize
@@ -104,6 +105,8 @@ async def request_change(
         raise NothingToChangeError(field="values")
     if IDENTITY_KEYS & changes.keys() and not proof_ids:
         raise ProofRequiredError(field="proofIds")
+    if isinstance(actor, Actor):
+        proof_ids = await require_proofs(uow.session, actor, proof_ids, field="proofIds")
     if actor.user_id is None:
         raise ValidationError("变更申请须由学校学籍管理员提出", field="recordId")
     request = ChangeRequest(

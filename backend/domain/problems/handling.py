@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor
+from backend.domain.attachments.service import require_proofs
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from backend.domain.permissions import Operation, authorize
@@ -89,6 +90,7 @@ async def submit_evidence(
         raise ProblemStateError()
     if not attachment_ids:
         raise ValidationError("须上传证明材料", field="attachmentIds")
+    attachment_ids = await require_proofs(uow.session, actor, attachment_ids, field="attachmentIds")
     if not note.strip():
         raise ValidationError("须填写说明", field="note")
     problem.evidence_ids = [*problem.evidence_ids, *attachment_ids]

@@ -12,6 +12,7 @@ from backend.domain.changes.service import request_change
 from backend.domain.workflows.engine import act
 from backend.models import ChangeRequest, ControlledField, StudentRecord
 from backend.models.enums import NumberKind, RecordStatus
+from tests.domain.factories import make_proof
 from tests.domain.records.support import (
     Step,
     World,
@@ -39,13 +40,14 @@ async def ask(
     step: Step, world: World, record: StudentRecord, values: dict, proof: list[int]
 ) -> ChangeRequest:
     async with step() as uow:
+        proof_ids = [await make_proof(uow, world.tree.school_a1) for _ in proof]
         return await request_change(
             uow,
             actor=world.registrar,
             record_id=record.id,
             values=values,
             reason="户口簿更正",
-            proof_ids=proof,
+            proof_ids=proof_ids,
         )
 
 
@@ -179,3 +181,23 @@ async def test_only_the_records_school_may_ask(step: Step, world: World) -> None
     assert (await refusal(step, foreign)).code == "NOT_FOUND"
     async with step() as uow:
         assert (await uow.session.scalars(select(ChangeRequest))).all() == []
+
+
+async def test_proof_must_be_a_file_of_ones_own_jurisdiction(step: Step, world: World) -> None:
+    # RULES: CHG-3, ORG-3 — citing another school's upload (or no upload at all) is refused.
+    record = await registered(step, world.registrar, world.grade3)
+    async with step() as uow:
+        foreign = await make_proof(uow, world.tree.school_a2)
+
+    async def cite(uow: UnitOfWork) -> None:
+        await request_change(
+            uow,
+            actor=world.registrar,
+            record_id=record.id,
+            values={"name": "张晓明"},
+            reason="x",
+            proof_ids=[foreign],
+        )
+
+    error = await refusal(step, cite)
+    assert (error.code, error.field) == ("NOT_FOUND", "proofIds")

@@ -31,7 +31,7 @@ from backend.models.enums import (
     Role,
     Stage,
 )
-from tests.domain.factories import Tree, actor_of, build_tree, make_user
+from tests.domain.factories import Tree, actor_of, build_tree, make_proof, make_user
 
 ID = "110105194912310021"
 
@@ -121,8 +121,9 @@ async def refused(world: World, action) -> DomainError:  # type: ignore[no-untyp
 async def evidence_then_accept(world: World, problem: ProblemRecord, school: Unit, county: Unit) -> None:
     school_actor, county_actor = await world.actor(school), await world.actor(county)
     async with world.step() as uow:
+        proof = await make_proof(uow, school)
         await submit_evidence(
-            uow, actor=school_actor, problem_id=problem.id, attachment_ids=[1], note="户籍证明"
+            uow, actor=school_actor, problem_id=problem.id, attachment_ids=[proof], note="户籍证明"
         )
     async with world.step() as uow:
         await review_evidence(uow, actor=county_actor, problem_id=problem.id, accept=True, comment="")
@@ -212,7 +213,13 @@ async def test_rejected_evidence_returns_to_the_school_with_a_reason(world: Worl
     problem = await world.problem(record, ProblemType.ID_ERROR)
     school, county = await world.actor(tree.school_a1), await world.actor(tree.county_a)
     async with world.step() as uow:
-        await submit_evidence(uow, actor=school, problem_id=problem.id, attachment_ids=[1], note="证明")
+        await submit_evidence(
+            uow,
+            actor=school,
+            problem_id=problem.id,
+            attachment_ids=[await make_proof(uow, tree.school_a1)],
+            note="证明",
+        )
 
     no_reason = await refused(
         world, lambda uow: review_evidence(uow, actor=county, problem_id=problem.id, accept=False, comment="")
@@ -230,7 +237,13 @@ async def test_only_the_supervising_department_reviews(world: World, tree: Tree)
     problem = await world.problem(record, ProblemType.ID_ERROR)
     school = await world.actor(tree.school_a1)
     async with world.step() as uow:
-        await submit_evidence(uow, actor=school, problem_id=problem.id, attachment_ids=[1], note="证明")
+        await submit_evidence(
+            uow,
+            actor=school,
+            problem_id=problem.id,
+            attachment_ids=[await make_proof(uow, tree.school_a1)],
+            note="证明",
+        )
     city, other_county = await world.actor(tree.city), await world.actor(tree.county_b)
 
     by_city = await refused(
