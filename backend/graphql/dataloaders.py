@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from backend.domain.accounts.repository import roles_by_user
-from backend.models import Guardian, SchoolClass, StudentRecord, Unit, User
+from backend.models import Guardian, RecordHistory, SchoolClass, StudentRecord, Unit, User
 from backend.models.enums import Role
 
 
@@ -23,6 +23,7 @@ class Loaders:
         self.school_class = DataLoader(self._load_classes)
         self.student_record = DataLoader(self._load_records)
         self.guardians = DataLoader(self._load_guardians)
+        self.history = DataLoader(self._load_history)
 
     async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
         async with self._reading() as session:
@@ -63,6 +64,15 @@ class Loaders:
                 )
             ).all()
         found: dict[int, list[Guardian]] = {i: [] for i in ids}
+        for row in rows:
+            found[row.record_id].append(row)
+        return [found[i] for i in ids]
+
+    async def _load_history(self, ids: Sequence[int]) -> list[list[RecordHistory]]:
+        async with self._reading() as session:
+            stmt = select(RecordHistory).where(RecordHistory.record_id.in_(ids))
+            rows = (await session.scalars(stmt.order_by(RecordHistory.id))).all()
+        found: dict[int, list[RecordHistory]] = {i: [] for i in ids}
         for row in rows:
             found[row.record_id].append(row)
         return [found[i] for i in ids]

@@ -130,6 +130,15 @@ async def test_register_review_duplicate_and_change(api: Api) -> None:
     await _approve_pending(api, COUNTY_REGISTRAR, change_id)
     changed = (await api.post(RECORD, {"id": record["id"]}, token=registrar))["data"]["studentRecord"]
     assert changed["name"] == "李雨菡"
+    history = await api.post(
+        "query($id: ID!) { studentRecord(id: $id) { history { kind changes proofIds } } }",
+        {"id": record["id"]},
+        token=registrar,
+    )
+    entries = history["data"]["studentRecord"]["history"]
+    approved = [e for e in entries if e["kind"] == "CHANGE_APPROVED"]
+    assert approved[0]["changes"] == {"name": ["李雨涵", "李雨菡"]}
+    assert approved[0]["proofIds"] == [proof_id]
 
     # The county leader sees every step in the audit log (SEC-7).
     leader = await api.login(COUNTY_LEADER)

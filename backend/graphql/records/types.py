@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,7 +14,7 @@ from backend.domain.records.id_numbers import mask_id_number
 from backend.graphql.edge import context
 from backend.graphql.enums import Gender, IdType, NumberKind, RecordStatus, RegistrationState, Stage
 from backend.graphql.units.types import UnitType
-from backend.models import Guardian
+from backend.models import Guardian, RecordHistory
 from backend.models import StudentRecord as StudentRecordModel
 
 
@@ -44,6 +45,33 @@ class GuardianType:
             employer=row.employer,
             address=row.address,
             masked_id_number=mask_id_number(row.id_number),
+        )
+
+
+@strawberry.type(
+    name="RecordChange", description="学籍的一次变动：何人、何时、何因、由何值改为何值、证明材料"
+)
+class RecordChangeType:
+    at: datetime
+    kind: str
+    user_id: strawberry.ID | None
+    reason: str | None
+    changes: dict[str, Any] = strawberry.field(graphql_type=JSON, description="{字段: [原值, 新值]}")
+    proof_ids: list[strawberry.ID]
+
+    @classmethod
+    def from_model(cls, row: RecordHistory) -> RecordChangeType:
+        changes = dict(row.changes)
+        for key in ("idNumber",):  # full ID numbers are shown only through revealIdNumber (audited)
+            if key in changes and isinstance(changes[key], list):
+                changes[key] = [mask_id_number(v) if isinstance(v, str) else v for v in changes[key]]
+        return cls(
+            at=row.at,
+            kind=row.kind,
+            user_id=None if row.user_id is None else strawberry.ID(str(row.user_id)),
+            reason=row.reason,
+            changes=changes,
+            proof_ids=[strawberry.ID(str(i)) for i in row.proof_ids],
         )
 
 
@@ -103,6 +131,11 @@ class StudentRecordType:
         values = {key: json_value(value) for key, value in record_values(self._row).items()}
         values["idNumber"] = mask_id_number(values.get("idNumber"))
         return values  # type: ignore[return-value]
+
+    @strawberry.field(description="变动历史（SEC-7），按时间先后")
+    async def history(self, info: Info) -> list[RecordChangeType]:
+        rows = await context(info).loaders.history.load(int(self.id))
+        return [RecordChangeType.from_model(r) for r in rows]
 
     @strawberry.field(description="家庭成员或监护人（身份证件号已脱敏）")
     async def guardians(self, info: Info) -> list[GuardianType]:
