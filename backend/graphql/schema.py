@@ -15,6 +15,7 @@ from backend.graphql.accounts.queries import AccountQueries
 from backend.graphql.audit.queries import AuditQueries
 from backend.graphql.calendar.mutations import CalendarMutations
 from backend.graphql.calendar.queries import CalendarQueries
+from backend.graphql.continuation.schema import ContinuationMutations, ContinuationQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
 from backend.graphql.problems.mutations import ProblemMutations
@@ -31,7 +32,14 @@ from backend.graphql.workflows.schema import WorkflowMutations, WorkflowQueries
 
 @strawberry.type
 class Query(
-    AccountQueries, UnitQueries, RecordQueries, ProblemQueries, WorkflowQueries, AuditQueries, CalendarQueries
+    AccountQueries,
+    UnitQueries,
+    RecordQueries,
+    ContinuationQueries,
+    ProblemQueries,
+    WorkflowQueries,
+    AuditQueries,
+    CalendarQueries,
 ):
     pass
 
@@ -43,6 +51,7 @@ class Mutation(
     CalendarMutations,
     RecordMutations,
     ChangeRequestMutations,
+    ContinuationMutations,
     ProblemMutations,
     WorkflowMutations,
 ):

@@ -1,0 +1,1 @@
+"""GraphQL for continuation imports (学籍接续)."""
