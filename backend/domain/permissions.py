@@ -46,6 +46,7 @@ class Operation(enum.StrEnum):
     HANDLE_PROBLEMS = "HANDLE_PROBLEMS"
     MANAGE_CONTROLLED_FIELDS = "MANAGE_CONTROLLED_FIELDS"
     ACT_ON_WORKFLOWS = "ACT_ON_WORKFLOWS"
+    USE_ATTACHMENTS = "USE_ATTACHMENTS"
 
 
 ALL_ROLES = frozenset(Role)
@@ -94,6 +95,8 @@ POLICIES: dict[Operation, Policy] = {
     Operation.REVEAL_ID_NUMBERS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
     # Reviews are business: registrars and leaders act on the steps that wait on their unit and role.
     Operation.ACT_ON_WORKFLOWS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
+    # Photos, proof and lists are record business: uploaded and read within jurisdiction (ORG-2, ORG-3).
+    Operation.USE_ATTACHMENTS: Policy(Capacity.BUSINESS, BUSINESS_ROLES),
     # Schools supply evidence, departments confirm, the common superior arbitrates (PRB-1..3).
     Operation.HANDLE_PROBLEMS: Policy(Capacity.BUSINESS, frozenset({Role.REGISTRAR})),
     # Each level's department defines its own controlled fields (CHG-1, CFG-3): configuration.

@@ -29,10 +29,10 @@ from backend.domain.attachments.errors import (
     AttachmentTypeNotAllowedError,
     AttachmentUnavailableError,
 )
-from backend.domain.attachments.policy import authorize_attachments
 from backend.domain.attachments.store import FileStore, LocalFileStore
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import NotFoundError
+from backend.domain.permissions import Operation, authorize
 from backend.domain.units.repository import subtree_filter
 from backend.models import Attachment
 
@@ -93,7 +93,7 @@ async def upload_attachment(
         AttachmentTooLargeError: over the purpose's limit.
         AttachmentTypeNotAllowedError: the content (or the declared type) is not an allowed format.
     """
-    authorize_attachments(actor)
+    authorize(actor, Operation.USE_ATTACHMENTS)
     purpose = AttachmentPurpose(purpose)
     detected = check_upload(purpose, content_type, data)
     sha256 = await (store or default_store(uow)).put(data)
@@ -158,7 +158,7 @@ def clean_filename(filename: str) -> str:
 
 async def attachment_in_jurisdiction(session: AsyncSession, actor: Actor, attachment_id: int) -> Attachment:
     """The attachment if its unit lies in the actor's subtree (ORG-3); NOT_FOUND otherwise."""
-    authorize_attachments(actor)
+    authorize(actor, Operation.USE_ATTACHMENTS)
     attachment = await session.scalar(
         select(Attachment).where(
             Attachment.id == attachment_id, subtree_filter(Attachment.unit_path, actor.unit_path)
@@ -199,7 +199,7 @@ async def require_proofs(
 
     A citation of someone else's file, or of a file that does not exist, is NOT_FOUND on ``field``.
     """
-    authorize_attachments(actor)
+    authorize(actor, Operation.USE_ATTACHMENTS)
     wanted = list(dict.fromkeys(attachment_ids))
     if not wanted:
         return []

@@ -6,16 +6,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.actor import Actor
-from backend.domain.continuation.policy import authorize_continuation
 from backend.domain.continuation.repository import import_of_school
 from backend.domain.pagination import Page, paginate
+from backend.domain.permissions import Operation, authorize
 from backend.models import ContinuationImport, ContinuationRow
 from backend.models.enums import ImportRowState
 
 
 async def get_import(session: AsyncSession, actor: Actor, import_id: int) -> ContinuationImport:
     """The import, if it belongs to the actor's school; NOT_FOUND otherwise."""
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     return await import_of_school(session, actor, import_id)
 
 

@@ -57,10 +57,10 @@ from backend.domain.continuation.classify import (
     senior_warning,
 )
 from backend.domain.continuation.errors import NotACandidateError, RowStateError, TargetStageError
-from backend.domain.continuation.policy import authorize_continuation
 from backend.domain.continuation.reader import Cell, SheetRow, is_blank, read_sheet
 from backend.domain.continuation.repository import import_of_school, row_of_school
 from backend.domain.errors import NotFoundError
+from backend.domain.permissions import Operation, authorize
 from backend.models import Attachment, ContinuationImport, ContinuationRow, StudentRecord, Unit
 from backend.models.enums import Gender, IdType, ImportRowState, RegistrationState, Stage
 
@@ -118,7 +118,7 @@ async def create_import(
         ImportFileError, ImportColumnsError, ImportEmptyError, ImportTooManyRowsError: the file is
             rejected and nothing is written.
     """
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     stage = await _target_stage(uow, actor, target_stage)
     attachment = await _list_file(uow, actor, attachment_id)
     data = await load_bytes(attachment, store or default_store(uow))
@@ -237,7 +237,7 @@ async def confirm_candidate(
         RowStateError: the row has no candidates or is registered already.
         NotACandidateError: ``record_id`` is not one of the row's candidates.
     """
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     row, continuation = await row_of_school(uow.session, actor, row_id)
     if not row.candidate_ids or row.record_id is not None:
         raise RowStateError("该行没有待确认的学籍", field="rowId")
@@ -292,7 +292,7 @@ async def decide_continuation(
         NotFoundError: no such row in the actor's school.
         RowStateError: the row carries no such warning, or is registered already.
     """
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     row, continuation = await row_of_school(uow.session, actor, row_id)
     entries = [e for e in row.errors if e["code"] == RowCode.ALREADY_ADMITTED_SENIOR]
     if not entries or row.record_id is not None:
@@ -343,7 +343,7 @@ async def export_rows(uow: UnitOfWork, *, actor: Actor, import_id: int) -> bytes
         ForbiddenError: not a school registrar.
         NotFoundError: no such import in the actor's school.
     """
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     continuation = await import_of_school(uow.session, actor, import_id)
     stage = Stage(continuation.target_stage)
     result = await uow.session.execute(
@@ -426,7 +426,7 @@ async def apply_filled_sheet(
         ImportFileError, ImportColumnsError, ImportEmptyError, ImportTooManyRowsError: the file is
             rejected and nothing is changed.
     """
-    authorize_continuation(actor)
+    authorize(actor, Operation.MANAGE_RECORDS)
     continuation = await import_of_school(uow.session, actor, import_id, for_update=True)
     stage = Stage(continuation.target_stage)
     attachment = await _list_file(uow, actor, attachment_id)

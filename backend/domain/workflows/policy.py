@@ -15,17 +15,14 @@ from collections.abc import Iterable
 
 from backend.domain.actor import Actor
 from backend.domain.errors import DomainError, ForbiddenError, NotFoundError
-from backend.domain.permissions import BUSINESS_ROLES, PasswordChangeRequiredError
+from backend.domain.permissions import BUSINESS_ROLES, Operation, authorize
 from backend.models import WorkflowInstance, WorkflowStep
 from backend.models.enums import Role
 
 
 def require_business_actor(actor: Actor) -> None:
     """Refuse accounts without a business role (ORG-2) and sessions that must change their password first."""
-    if actor.roles.isdisjoint(BUSINESS_ROLES):
-        raise ForbiddenError()
-    if actor.password_change_required:
-        raise PasswordChangeRequiredError()
+    authorize(actor, Operation.ACT_ON_WORKFLOWS)
 
 
 def business_roles(actor: Actor) -> frozenset[Role]:
