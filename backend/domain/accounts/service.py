@@ -85,9 +85,13 @@ class SignInRefused:
     error: InvalidCredentialsError | AccountLockedError
 
 
+def password_expires_at(user: User, settings: Settings) -> datetime:
+    """Passwords are changed periodically (SEC-1): this one must be changed from this moment on."""
+    return user.password_changed_at + timedelta(days=settings.password_expiry_days)
+
+
 def password_expired(user: User, settings: Settings, now: datetime) -> bool:
-    """Passwords are changed periodically (SEC-1): after ``password_expiry_days`` one must change."""
-    return user.password_changed_at + timedelta(days=settings.password_expiry_days) <= now
+    return password_expires_at(user, settings) <= now
 
 
 def _must_change(user: User, settings: Settings, now: datetime) -> bool:

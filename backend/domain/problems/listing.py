@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
 from sqlalchemy import and_, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.actor import Actor
-from backend.domain.pagination import InvalidCursorError, InvalidPageSizeError
+from backend.domain.pagination import InvalidCursorError, InvalidPageSizeError, Page
 from backend.domain.permissions import Operation, authorize
 from backend.domain.units.repository import subtree_filter, unit_in_jurisdiction
 from backend.models import ProblemRecord
@@ -18,13 +17,6 @@ from backend.models.enums import ProblemState, ProblemType
 
 # Graduating-year problems first (PRB-4), then oldest first.
 PRIORITY = case((ProblemRecord.graduating_year.is_(True), 0), else_=1)
-
-
-@dataclass(frozen=True)
-class ProblemPage:
-    items: list[ProblemRecord]
-    cursors: list[str]
-    has_next_page: bool
 
 
 def _cursor(priority: int, key: int) -> str:
@@ -53,7 +45,7 @@ async def list_problems(
     first: int | None,
     after: str | None,
     max_page: int,
-) -> ProblemPage:
+) -> Page[ProblemRecord]:
     """Problem records in the actor's subtree (or below ``unit_id``), graduating-year first (PRB-4, PRB-5)."""
     authorize(actor, Operation.VIEW_STUDENTS)
     size = 20 if first is None else first
@@ -76,7 +68,7 @@ async def list_problems(
         stmt = stmt.where(or_(PRIORITY > priority, and_(PRIORITY == priority, ProblemRecord.id > key)))
     rows = (await session.execute(stmt.order_by(PRIORITY, ProblemRecord.id).limit(size + 1))).all()
     page = rows[:size]
-    return ProblemPage(
+    return Page(
         items=[row[0] for row in page],
         cursors=[_cursor(int(row[1]), row[0].id) for row in page],
         has_next_page=len(rows) > size,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import strawberry
 from strawberry.types import Info
 
 from backend.domain.accounts import queries as account_queries
+from backend.domain.accounts.service import password_expires_at
 from backend.domain.errors import UnauthenticatedError
 from backend.domain.permissions import Operation, authorize
 from backend.graphql.accounts.types import DelegationType, Me, UserType
@@ -38,8 +37,7 @@ class AccountQueries:
             user=UserType.from_model(person),
             roles=sorted(actor.roles, key=list(RoleEnum).index),
             password_change_required=actor.password_change_required,
-            password_expires_at=person.password_changed_at
-            + timedelta(days=ctx.runtime.settings.password_expiry_days),
+            password_expires_at=password_expires_at(person, ctx.runtime.settings),
             acting_for=acting_for,
             _operations=Me.operations_for(actor),
         )

@@ -10,7 +10,7 @@ from backend.domain.problems.listing import list_problems
 from backend.graphql.edge import context, parse_id
 from backend.graphql.enums import ProblemState, ProblemType
 from backend.graphql.operations import performs
-from backend.graphql.pagination import Connection, Edge, PageInfo
+from backend.graphql.pagination import Connection, to_connection
 from backend.graphql.problems.types import ProblemRecordType
 
 
@@ -41,13 +41,4 @@ class ProblemQueries:
             after=after,
             max_page=ctx.runtime.settings.max_page_size,
         )
-        edges = [
-            Edge(cursor=c, node=ProblemRecordType.from_model(p))
-            for p, c in zip(page.items, page.cursors, strict=True)
-        ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=page.cursors[-1] if page.cursors else None
-            ),
-        )
+        return to_connection(page, ProblemRecordType.from_model)

@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.domain.changes.service import request_change
+from backend.domain.errors import ValidationError
 from backend.domain.permissions import Operation
 from backend.domain.records import service
 from backend.domain.records.fields import json_value
@@ -65,8 +66,6 @@ def _record(result: StudentRecord | Failed) -> RecordPayload:
 
 
 def _as_dict(value: Any, field: str) -> dict[str, Any]:
-    from backend.domain.errors import ValidationError
-
     if not isinstance(value, dict):
         raise ValidationError("须为字段对象", field=field)
     return value

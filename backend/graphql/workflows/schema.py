@@ -19,7 +19,7 @@ from backend.graphql.edge import Failed, context, parse_id, write
 from backend.graphql.enums import Role
 from backend.graphql.errors import UserError
 from backend.graphql.operations import performs
-from backend.graphql.pagination import Connection, Edge, PageInfo
+from backend.graphql.pagination import Connection, to_connection
 from backend.models import WorkflowAction, WorkflowInstance, WorkflowStep
 from backend.models.enums import StepState, WorkflowState
 
@@ -150,20 +150,15 @@ class WorkflowQueries:
         page = await ctx.query(
             _to_do, info, kind=kind, first=first, after=after, max_page=ctx.runtime.settings.max_page_size
         )
-        edges = [
-            Edge(
-                cursor=cursor,
-                node=ToDoItem(
-                    workflow=WorkflowType.from_model(item.instance),
-                    step=WorkflowStepType.from_model(item.step),
-                    due_on=item.due_on,
-                    working_days_left=item.working_days_left,
-                ),
-            )
-            for item, cursor in zip(page.items, page.cursors, strict=True)
-        ]
-        end = page.cursors[-1] if page.cursors else None
-        return Connection(edges=edges, page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=end))
+        return to_connection(
+            page,
+            lambda item: ToDoItem(
+                workflow=WorkflowType.from_model(item.instance),
+                step=WorkflowStepType.from_model(item.step),
+                due_on=item.due_on,
+                working_days_left=item.working_days_left,
+            ),
+        )
 
     @strawberry.field(
         description="一项审核业务及其步骤和办理记录；不在管辖范围内时为空",
