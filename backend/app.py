@@ -15,6 +15,7 @@ from backend.clock import Clock
 from backend.config import Settings, load_settings
 from backend.graphql.view import XuejiGraphQL
 from backend.http.attachments import attachment_endpoints
+from backend.http.sheets import sheet_endpoints
 from backend.runtime import Runtime
 
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     runtime = Runtime.build(settings or load_settings(), clock)
     graphql = XuejiGraphQL(runtime)
     upload, download = attachment_endpoints(runtime)
+    export, template, registration_template = sheet_endpoints(runtime)
 
     async def health(_: Request) -> JSONResponse:
         try:
@@ -51,6 +53,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/healthz", health),
             Route("/attachments", upload, methods=["POST"]),
             Route("/attachments/{attachment_id}", download, methods=["GET"]),
+            Route("/continuation/template", template, methods=["GET"]),
+            Route("/continuation/{import_id}/export", export, methods=["GET"]),
+            Route("/registration/template", registration_template, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

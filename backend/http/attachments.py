@@ -29,7 +29,7 @@ MAX_BODY = 21 * MB  # the largest purpose (imports, 20 MB) plus multipart overhe
 STATUS = {UnauthenticatedError: 401, NotFoundError: 404}
 
 
-def _error(error: DomainError) -> JSONResponse:
+def error_response(error: DomainError) -> JSONResponse:
     status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
     if error.code == "ATTACHMENT_TOO_LARGE":
         status = 413
@@ -84,7 +84,7 @@ def attachment_endpoints(runtime: Runtime) -> tuple[Endpoint, Endpoint]:
                 status_code=201,
             )
         except DomainError as error:
-            return _error(error)
+            return error_response(error)
         finally:
             await ctx.close()
 
@@ -110,7 +110,7 @@ def attachment_endpoints(runtime: Runtime) -> tuple[Endpoint, Endpoint]:
                 },
             )
         except DomainError as error:
-            return _error(error)
+            return error_response(error)
         finally:
             await ctx.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, Id, Json, TreePath, UTCDateTime
@@ -45,7 +45,9 @@ class StudentRecord(Base):
     __tablename__ = "student_record"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    national_number: Mapped[str] = mapped_column(String(19), unique=True)
+    # Unique among live records only (``uq_student_record_national_number_live``): a deleted record keeps
+    # the number it held, and the same person registered again gets that same G number back (NUM-6).
+    national_number: Mapped[str] = mapped_column(String(19), index=True)
     number_kind: Mapped[NumberKind] = mapped_column(
         Enum(NumberKind, native_enum=False, length=1), default=NumberKind.L
     )
@@ -75,6 +77,9 @@ class StudentRecord(Base):
     registration_state: Mapped[RegistrationState] = mapped_column(
         Enum(RegistrationState, native_enum=False, length=16), default=RegistrationState.REGISTERED
     )
+    # First formal registration (REG-4). Once set, key information stays locked even while the record is a
+    # draft again, as after continuation into the next stage (REG-8 (3), SEC-6).
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Every other FLD field, keyed by the catalogue's field keys.
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -85,6 +90,13 @@ class StudentRecord(Base):
         Index("ix_student_record_unit_path_id", "unit_path", "id"),
         Index("ix_student_record_name_gender_birth_date", "name", "gender", "birth_date"),
         Index("ix_student_record_unit_path_registration_state", "unit_path", "registration_state"),
+        Index(
+            "uq_student_record_national_number_live",
+            "national_number",
+            unique=True,
+            sqlite_where=text("registration_state != 'DELETED'"),
+            postgresql_where=text("registration_state != 'DELETED'"),
+        ),
     )
 
 

@@ -33,9 +33,8 @@ from backend.domain.records.fields import (
 from backend.domain.records.identity import identity_verifier
 from backend.domain.records.numbers import promote_number, reissue_temporary_number
 from backend.domain.records.service import (
-    EDITABLE_STATES,
     READ_ONLY_STATUSES,
-    controlled_field_keys,
+    locked_keys,
 )
 from backend.domain.settings import load_province_settings
 from backend.domain.workflows.definitions import CHANGE_REQUEST_REVIEW, WorkflowContext, change_request_review
@@ -88,7 +87,8 @@ async def request_change(
     authorize(actor, Operation.MANAGE_RECORDS, record.unit_path)
     if record.status in READ_ONLY_STATUSES:
         raise RecordReadOnlyError()
-    if record.registration_state in EDITABLE_STATES:
+    controlled = await locked_keys(uow.session, record)
+    if not controlled:
         raise NotControlledError("草稿或被退回的学籍可直接修改，无须申请", field="values")
     if not reason.strip():
         raise ValidationError("须填写变更理由", field="reason")
@@ -96,7 +96,6 @@ async def request_change(
     clean, errors = validate_fields(values, today=local_today(uow.clock), partial=True, context=current)
     if errors:
         raise RecordValidationError(errors)
-    controlled = await controlled_field_keys(uow.session, record.unit_path)
     loose = sorted(set(clean) - controlled)
     if loose:
         raise NotControlledError(field=loose[0])

@@ -103,6 +103,10 @@ class RowCode(enum.StrEnum):
     UNKNOWN_ROW = "UNKNOWN_ROW"
     DUPLICATE_ROW = "DUPLICATE_ROW"
     INVALID_VALUE = "INVALID_VALUE"
+    # Only in the report of registering rows (``registration.register_rows``).
+    NOT_READY = "NOT_READY"
+    DUPLICATE_ID_NUMBER = "DUPLICATE_ID_NUMBER"
+    CONTINUATION_CONFLICT = "CONTINUATION_CONFLICT"
 
 
 class Decision(enum.StrEnum):

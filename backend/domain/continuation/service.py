@@ -617,7 +617,13 @@ def _as_text(value: Cell) -> str:
 
 
 def template_xlsx(target_stage: Stage = Stage.PRIMARY) -> bytes:
-    """The empty list to download (five columns, six for ``VOCATIONAL``), with drop-downs and formats."""
+    """The empty list to download (five columns, six for ``VOCATIONAL``), with drop-downs and formats.
+
+    Raises:
+        TargetStageError: continuation does not lead into that stage (preschool).
+    """
+    if target_stage not in col.EARLIER_STAGES:
+        raise TargetStageError(field="stage")
     return workbook.template_xlsx(target_stage)
 
 

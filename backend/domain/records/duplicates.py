@@ -145,6 +145,22 @@ async def _group(session: AsyncSession, ids: Sequence[int], record: StudentRecor
     return [*sorted(found, key=lambda r: r.id), record]
 
 
+async def refuse_duplicate(
+    session: AsyncSession,
+    actor: Actor | SystemActor,
+    findings: DuplicateFindings,
+    *,
+    from_import_of_existing: bool,
+) -> None:
+    """Refuse a new record for a student who has one, before anything is written (REG-7, NUM-6).
+
+    Raises:
+        DuplicateRecordError: as ``apply_duplicate_policy`` would, but with nothing flushed yet.
+    """
+    if findings.same_id and not from_import_of_existing:
+        raise await _duplicate_error(session, actor, findings.same_id[0])
+
+
 async def _duplicate_error(
     session: AsyncSession, actor: Actor | SystemActor, existing_id: int
 ) -> DuplicateRecordError:

@@ -79,3 +79,10 @@ class OfficialNumberProtectedError(DomainError):
 
     code = "OFFICIAL_NUMBER_PROTECTED"
     message = "该学生已有“G”字头正式学籍号，原则上不得删除；如确需删除，须由省级教育行政部门报教育部处理"
+
+
+class ContinuationConflictError(ConflictError):
+    """The earlier-stage record can no longer be continued: gone, in review, or continued already (NUM-6)."""
+
+    code = "CONTINUATION_CONFLICT"
+    message = "该学生的原学籍已被删除、正在核办或已被其他学校接续，请重新比对"

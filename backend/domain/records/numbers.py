@@ -15,7 +15,7 @@ Services outside this module never branch on the number kind: L holders are ordi
 business (NUM-3). The one exception the rules name, the deletion guard of NUM-4, lives here too
 (``ensure_deletable``).
 
-Concurrency: the unique index on ``student_record.national_number`` is the final guard. Two transactions
+Concurrency: the unique index on the live records' ``national_number`` is the final guard. Two transactions
 issuing the same number at the same instant (the same random L digits, or the same next J sequence) make
 one of them fail on commit; the edge retries the operation.
 """
@@ -45,7 +45,7 @@ from backend.domain.records.national_numbers import (
 from backend.domain.settings import ProvinceSettings
 from backend.domain.units.repository import ancestors
 from backend.models import NationalNumberHistory, RecordHistory, StudentRecord, Unit
-from backend.models.enums import IdType, NumberKind, ProblemType, UnitKind
+from backend.models.enums import IdType, NumberKind, ProblemType, RegistrationState, UnitKind
 
 CANDIDATES_PER_QUERY = 5
 MAX_QUERIES = 4
@@ -175,10 +175,10 @@ async def promote_number(uow: UnitOfWork, record: StudentRecord, verifier: Ident
     """Issue the official number a record is due, after the checks the rules ask for (NUM-1, NUM-2, NUM-5).
 
     - With a resident ID: the identity check (NUM-1). A mismatch or unknown number keeps the current
-      number and opens a type-1 problem record (PRB-1). On a match, and when no other record holds the
-      same ID (the duplicate check; PRB-2 lets only one remain) nor that G number (a deleted record keeps
-      its number), the number becomes ``G`` + ID. This also
-      moves a J holder whose ID was added (NUM-2) and a G holder whose ID number changed (NUM-5).
+      number and opens a type-1 problem record (PRB-1). On a match, and when no other live record holds
+      the same ID (the duplicate check; PRB-2 lets only one remain) nor that G number, the number becomes
+      ``G`` + ID; a deleted record of the same person hands it back (NUM-6). This also moves a J holder
+      whose ID was added (NUM-2) and a G holder whose ID number changed (NUM-5).
     - Without one (no ID, or a non-resident document): a J number once no unresolved duplicate problem
       stands in the way (NUM-2, PRB-3: a confirmed type-3 group no longer counts); a J holder keeps it.
 
@@ -251,9 +251,19 @@ def ensure_deletable(record: StudentRecord, settings: ProvinceSettings) -> None:
 
 
 async def _held_by_another(session: AsyncSession, number: str, record_id: int) -> bool:
-    """Another record holds ``number``: a deleted record keeps its G number (unique index)."""
-    holder = await session.scalar(select(StudentRecord.id).where(StudentRecord.national_number == number))
-    return holder is not None and holder != record_id
+    """Another live record holds ``number``.
+
+    A deleted record keeps the G number it held, but does not hold it against the same person registered
+    again: one person, one number for life (NUM-6). The unique index covers live records only.
+    """
+    holder = await session.scalar(
+        select(StudentRecord.id).where(
+            StudentRecord.national_number == number,
+            StudentRecord.registration_state != RegistrationState.DELETED,
+            StudentRecord.id != record_id,
+        )
+    )
+    return holder is not None
 
 
 async def _issued(session: AsyncSession, numbers: list[str]) -> set[str]:

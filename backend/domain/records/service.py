@@ -34,8 +34,14 @@ from backend.domain.audit.service import record_audit
 from backend.domain.errors import NotFoundError, ValidationError
 from backend.domain.permissions import Operation, authorize
 from backend.domain.problems.handling import resolve_for_record
-from backend.domain.records.duplicates import apply_duplicate_policy, check_duplicates
+from backend.domain.records.duplicates import (
+    DuplicateFindings,
+    apply_duplicate_policy,
+    check_duplicates,
+    refuse_duplicate,
+)
 from backend.domain.records.errors import (
+    ContinuationConflictError,
     FieldError,
     RecordChangedError,
     RecordReadOnlyError,
@@ -151,7 +157,7 @@ async def register_student(
     _require_registrar(actor, school.path, field="schoolClassId")
     _check_class_fits(kind, school_class)
     today = local_today(uow.clock)
-    _require_open(await load_province_settings(session, school.path), kind, today)
+    require_open(await load_province_settings(session, school.path), kind, today)
 
     clean, errors = validate_fields(values, today=today, partial=False)
     guardian_rows, guardian_errors = validate_guardians(guardians, today=today)
@@ -166,7 +172,42 @@ async def register_student(
         gender=clean["gender"],
         birth_date=clean["birthDate"],
     )
+    return await create_record(
+        uow,
+        actor=actor,
+        kind=kind,
+        school=school,
+        school_class=school_class,
+        clean=clean,
+        guardians=guardian_rows,
+        findings=findings,
+        from_import_of_existing=from_import_of_existing,
+    )
 
+
+async def create_record(
+    uow: UnitOfWork,
+    *,
+    actor: Actor | SystemActor,
+    kind: RegistrationKind,
+    school: Unit,
+    school_class: SchoolClass,
+    clean: Mapping[str, Any],
+    guardians: Sequence[Mapping[str, Any]],
+    findings: DuplicateFindings,
+    from_import_of_existing: bool,
+) -> StudentRecord:
+    """Write a new draft record from values already checked: the common end of every way in (REG, NUM-3).
+
+    The caller has authorized the actor for ``school``, validated ``clean`` and ``guardians`` against the
+    catalogue and run ``check_duplicates``. The duplicate refusal (REG-7) comes before anything is written,
+    so a caller importing many rows may report it for one row and go on with the next.
+
+    Raises:
+        DuplicateRecordError: ``DUPLICATE_ID_NUMBER``, unless ``from_import_of_existing`` (REG-1, PRB-2).
+    """
+    session = uow.session
+    await refuse_duplicate(session, actor, findings, from_import_of_existing=from_import_of_existing)
     now = uow.clock.now()
     number = await new_temporary_number(
         session, area=await area_code(session, school), birth_date=clean["birthDate"]
@@ -193,9 +234,9 @@ async def register_student(
     session.add(record)
     await session.flush()
     open_number_history(uow, record, reason=REASON_TEMPORARY)
-    _add_guardians(uow, record, guardian_rows)
+    _add_guardians(uow, record, guardians)
     created = {key: [None, json_value(value)] for key, value in clean.items() if value is not None}
-    _history(uow, record, actor, "CREATED", {**created, "guardians": [None, _guardians_json(guardian_rows)]})
+    _history(uow, record, actor, "CREATED", {**created, "guardians": [None, _guardians_json(guardians)]})
     problems = await apply_duplicate_policy(
         uow, record, findings, actor=actor, from_import_of_existing=from_import_of_existing
     )
@@ -218,6 +259,95 @@ async def register_student(
     return record
 
 
+async def continue_record(
+    uow: UnitOfWork,
+    *,
+    actor: Actor | SystemActor,
+    record_id: int,
+    school_class: SchoolClass,
+    earlier_stages: frozenset[Stage],
+    values: Mapping[str, Any],
+    guardian: Mapping[str, Any] | None,
+) -> StudentRecord:
+    """Take an earlier-stage record into this school's class: the same record, the same number (NUM-6).
+
+    The record moves to the class's school, stage and grade, in school, as a draft of kind
+    ``CONTINUATION`` for the school's and the department's review (REG-8 (4)); its key information stays
+    locked (``registered_at``, REG-8 (3)). ``values`` are non-key fields already checked against the
+    catalogue (the filled-in sheet); ``guardian``, when given, replaces the first guardian's name, relation
+    and phone. Writes history ``CONTINUED`` (from and to) and audit ``record.continued``.
+
+    Raises:
+        ContinuationConflictError: the record is gone, in review, or no longer of an earlier stage (another
+            school continued it first; the record row is locked, so only one of two can).
+    """
+    session = uow.session
+    school = await session.get(Unit, school_class.school_id)
+    assert school is not None
+    _require_registrar(actor, school.path, field="schoolClassId")
+    try:
+        record = await _load_record(uow, record_id)
+    except NotFoundError:
+        raise ContinuationConflictError() from None
+    if record.stage not in earlier_stages or record.registration_state is RegistrationState.IN_REVIEW:
+        raise ContinuationConflictError()
+    before = {
+        "schoolId": record.school_id,
+        "classId": record.class_id,
+        "stage": record.stage,
+        "grade": record.grade,
+        "status": record.status,
+        "registrationState": record.registration_state,
+        "registrationKind": record.registration_kind,
+    }
+    record.school_id, record.unit_path, record.class_id = school.id, school.path, school_class.id
+    record.stage, record.grade, record.status = school_class.stage, school_class.grade, RecordStatus.IN_SCHOOL
+    record.registration_kind = RegistrationKind.CONTINUATION
+    if record.registered_at is None and record.registration_state is RegistrationState.REGISTERED:
+        record.registered_at = uow.clock.now()
+    _set_state(uow, record, RegistrationState.DRAFT)
+    current = record_values(record)
+    applied = {key: value for key, value in values.items() if value != current[key]}
+    assign_values(record, applied)
+    after = {
+        "schoolId": record.school_id,
+        "classId": record.class_id,
+        "stage": record.stage,
+        "grade": record.grade,
+        "status": record.status,
+        "registrationState": record.registration_state,
+        "registrationKind": record.registration_kind,
+    }
+    changes: dict[str, list[Any]] = {
+        key: [before[key], after[key]] for key in before if before[key] != after[key]
+    }
+    changes |= {key: [json_value(current[key]), json_value(value)] for key, value in applied.items()}
+    if guardian:
+        old_guardians = await _guardians_of(uow, record)
+        first = await session.scalar(
+            select(Guardian).where(Guardian.record_id == record.id).order_by(Guardian.position).limit(1)
+        )
+        if first is None:
+            _add_guardians(uow, record, [guardian])
+        else:
+            assign_values(first, guardian, GUARDIAN_CATALOGUE)
+        await session.flush()
+        new_guardians = await _guardians_of(uow, record)
+        if new_guardians != old_guardians:
+            changes["guardians"] = [old_guardians, new_guardians]
+    _history(uow, record, actor, "CONTINUED", changes)
+    await _audit(
+        uow,
+        actor,
+        "record.continued",
+        record,
+        before={key: json_value(value) for key, value in before.items()},
+        after={key: json_value(value) for key, value in after.items()} | {"fields": sorted(applied)},
+    )
+    await session.flush()
+    return record
+
+
 def _check_class_fits(kind: RegistrationKind, school_class: SchoolClass) -> None:
     """New-student registration is for primary grade 1; no records for preschool children (REG-2, REG-7)."""
     if kind is RegistrationKind.CONTINUATION:
@@ -231,7 +361,7 @@ def _check_class_fits(kind: RegistrationKind, school_class: SchoolClass) -> None
         raise ValidationError("小学一年级新生请通过小学新生注册建立学籍", field="schoolClassId")
 
 
-def _require_open(settings: ProvinceSettings, kind: RegistrationKind, today: date) -> None:
+def require_open(settings: ProvinceSettings, kind: RegistrationKind, today: date) -> None:
     """Registration only while the province has the kind's menu open (REG-1, REG-2, REG-3, REG-5; CFG-2).
 
     Primary new-student registration also needs the province's switch on (CFG-2).
@@ -352,6 +482,8 @@ async def finalize_registration(
         raise RegistrationStateError("该学籍不在核办中")
     if approved:
         _set_state(uow, record, RegistrationState.REGISTERED)
+        if record.registered_at is None:
+            record.registered_at = uow.clock.now()
         _history(uow, record, actor, "REGISTERED", {"registrationState": ["IN_REVIEW", "REGISTERED"]}, reason)
         promotion = await promote_number(uow, record, verifier)
         await _audit(
@@ -418,11 +550,7 @@ async def update_record(
         raise RecordValidationError(errors)
 
     changed = {key: value for key, value in clean.items() if value != current[key]}
-    controlled = (
-        set()
-        if record.registration_state in EDITABLE_STATES
-        else await controlled_field_keys(session, record.unit_path)
-    )
+    controlled = await locked_keys(session, record)
     applied = {key: value for key, value in changed.items() if key not in controlled}
     needs_approval = {key: value for key, value in changed.items() if key in controlled}
     changes = {key: [json_value(current[key]), json_value(value)] for key, value in applied.items()}
@@ -463,6 +591,20 @@ async def update_record(
     )
     await session.flush()
     return UpdateOutcome(record=record, applied=applied, needs_approval=needs_approval)
+
+
+async def locked_keys(session: AsyncSession, record: StudentRecord) -> set[str]:
+    """The fields of this record that change only through an approved change request (CHG-1, SEC-6).
+
+    Nothing for a record never submitted or returned to the school; only key information for a draft
+    that was registered before, like a record continued into the next stage (REG-8 (3)); otherwise every
+    controlled field (``controlled_field_keys``).
+    """
+    if record.registration_state not in EDITABLE_STATES:
+        return await controlled_field_keys(session, record.unit_path)
+    if record.registered_at is not None:
+        return set(KEY_INFORMATION_KEYS)
+    return set()
 
 
 async def controlled_field_keys(session: AsyncSession, school_path: str) -> set[str]:

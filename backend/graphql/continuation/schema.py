@@ -13,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from backend.domain.continuation import service
+from backend.domain.continuation import registration, service
 from backend.domain.continuation.queries import get_import, list_rows
 from backend.domain.permissions import Operation
 from backend.domain.records.id_numbers import mask_id_number
@@ -104,6 +104,24 @@ class ApplySheetPayload:
     row_errors: list[dict[str, Any]] = strawberry.field(
         default_factory=list, graphql_type=list[JSON], description="按回传表格行号列出的问题"
     )
+
+
+@strawberry.type(description="接续名单中已建立学籍的一行")
+class RegisteredContinuationRow:
+    row_id: strawberry.ID
+    row_number: int
+    record_id: strawberry.ID
+    continued: bool = strawberry.field(description="是否接续原学段学籍（学籍号不变），否则为新建学籍")
+
+
+@strawberry.type
+class RegisterContinuationPayload:
+    errors: list[UserError]
+    registered: list[RegisteredContinuationRow] = strawberry.field(default_factory=list)
+    row_errors: list[dict[str, Any]] = strawberry.field(
+        default_factory=list, graphql_type=list[JSON], description="未能注册的行：行号、列、中文说明"
+    )
+    counts: dict[str, Any] = strawberry.field(default_factory=dict, graphql_type=JSON)
 
 
 @strawberry.type
@@ -211,4 +229,59 @@ class ContinuationMutations:
             updated=result.updated,
             reclassified=result.reclassified,
             row_errors=list(result.errors),
+        )
+
+    @strawberry.mutation(
+        description="已被普通高中录取的中职新生：选择继续接续或终止（REG-9）",
+        metadata=performs(Operation.MANAGE_RECORDS),
+    )
+    async def decide_continuation(
+        self, info: Info, row_id: strawberry.ID, proceed: bool
+    ) -> ContinuationRowPayload:
+        result = await write(
+            info,
+            lambda uow, actor: service.decide_continuation(
+                uow, actor=actor, row_id=parse_id(row_id, "rowId"), proceed=proceed
+            ),
+        )
+        if isinstance(result, Failed):
+            return ContinuationRowPayload(errors=result.errors)
+        return ContinuationRowPayload(errors=[], row=ContinuationRowType.from_model(result))
+
+    @strawberry.mutation(
+        description="将可注册的行编入本校班级：已匹配的接续原学籍，未查到的新建学籍（均为草稿，待核办）",
+        metadata=performs(Operation.MANAGE_RECORDS),
+    )
+    async def register_continuation_rows(
+        self,
+        info: Info,
+        import_id: strawberry.ID,
+        school_class_id: strawberry.ID,
+        row_ids: list[strawberry.ID] | None = None,
+    ) -> RegisterContinuationPayload:
+        result = await write(
+            info,
+            lambda uow, actor: registration.register_rows(
+                uow,
+                actor=actor,
+                import_id=parse_id(import_id, "importId"),
+                school_class_id=parse_id(school_class_id, "schoolClassId"),
+                row_ids=None if row_ids is None else [parse_id(r, "rowIds") for r in row_ids],
+            ),
+        )
+        if isinstance(result, Failed):
+            return RegisterContinuationPayload(errors=result.errors)
+        return RegisterContinuationPayload(
+            errors=[],
+            registered=[
+                RegisteredContinuationRow(
+                    row_id=strawberry.ID(str(done.row_id)),
+                    row_number=done.row_number,
+                    record_id=strawberry.ID(str(done.record_id)),
+                    continued=done.continued,
+                )
+                for done in result.registered
+            ],
+            row_errors=list(result.errors),
+            counts=dict(result.counts),
         )

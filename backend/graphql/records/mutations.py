@@ -11,7 +11,7 @@ from strawberry.types import Info
 from backend.domain.changes.service import request_change
 from backend.domain.errors import ValidationError
 from backend.domain.permissions import Operation
-from backend.domain.records import service
+from backend.domain.records import registration_list, service
 from backend.domain.records.fields import json_value
 from backend.graphql.edge import Failed, parse_id, write
 from backend.graphql.enums import RegistrationKind
@@ -50,6 +50,19 @@ class UpdateRecordPayload:
         default=None,
         graphql_type=Optional[JSON],  # noqa: UP045
         description="受控字段：须走变更申请，未生效",
+    )
+
+
+@strawberry.type
+class RegistrationListPayload:
+    errors: list[UserError]
+    rows: int = 0
+    record_ids: list[strawberry.ID] = strawberry.field(default_factory=list, description="新建的学籍（草稿）")
+    problems: dict[str, Any] = strawberry.field(
+        default_factory=dict, graphql_type=JSON, description="新建学籍所在问题学籍组，按类型计数"
+    )
+    row_errors: list[dict[str, Any]] = strawberry.field(
+        default_factory=list, graphql_type=list[JSON], description="未导入的行：行号、列、中文说明"
     )
 
 
@@ -122,6 +135,29 @@ class RecordMutations:
             record=StudentRecordType.from_model(result.record),
             applied={k: json_value(v) for k, v in result.applied.items()},
             needs_approval={k: json_value(v) for k, v in result.needs_approval.items()},
+        )
+
+    @strawberry.mutation(
+        description="在校生注册：导入本校学生名单（Excel），逐行校验、查重，建立学籍草稿",
+        metadata=performs(Operation.MANAGE_RECORDS),
+    )
+    async def import_registration_list(
+        self, info: Info, attachment_id: strawberry.ID
+    ) -> RegistrationListPayload:
+        result = await write(
+            info,
+            lambda uow, actor: registration_list.import_registration_list(
+                uow, actor=actor, attachment_id=parse_id(attachment_id, "attachmentId")
+            ),
+        )
+        if isinstance(result, Failed):
+            return RegistrationListPayload(errors=result.errors)
+        return RegistrationListPayload(
+            errors=[],
+            rows=result.rows,
+            record_ids=[strawberry.ID(str(i)) for i in result.record_ids],
+            problems=dict(result.problems),
+            row_errors=list(result.errors),
         )
 
     @strawberry.mutation(

@@ -303,7 +303,7 @@ async def test_temporary_number_holder_is_deleted_with_a_reason(step: Step, worl
     assert [(row.reason, row.user_id) for row in rows] == [("误录", world.registrar.user_id)]
 
 
-async def test_a_deleted_records_g_number_is_not_issued_twice(step: Step, world: World) -> None:
+async def test_the_same_person_registered_again_after_deletion_gets_the_g_number_back(step: Step, world: World) -> None:
     # RULES: NUM-4, NUM-6
     first = await registered(step, world.registrar, world.grade3)
     async with step() as uow:
@@ -323,5 +323,8 @@ async def test_a_deleted_records_g_number_is_not_issued_twice(step: Step, world:
             uow, stored, approved=True, reason=None, verifier=LocalIdentityVerifier()
         )
 
-    assert outcome is Promotion.DUPLICATE
-    assert (await load(step, second.id)).number_kind is NumberKind.L
+    # One person, one number for life: the deleted record keeps its number and hands the same G back.
+    assert outcome is Promotion.ISSUED
+    again, gone = await load(step, second.id), await load(step, first.id)
+    assert again.number_kind is NumberKind.G
+    assert again.national_number == gone.national_number == "G" + again.id_number
