@@ -10,7 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from backend.domain.accounts.repository import roles_by_user
-from backend.models import Guardian, RecordHistory, SchoolClass, StudentRecord, Unit, User
+from backend.models import (
+    Guardian,
+    NationalNumberHistory,
+    ProblemRecord,
+    RecordHistory,
+    SchoolClass,
+    StudentRecord,
+    Unit,
+    User,
+)
 from backend.models.enums import Role
 
 
@@ -24,6 +33,8 @@ class Loaders:
         self.student_record = DataLoader(self._load_records)
         self.guardians = DataLoader(self._load_guardians)
         self.history = DataLoader(self._load_history)
+        self.number_history = DataLoader(self._load_number_history)
+        self.problems = DataLoader(self._load_problems)
 
     async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
         async with self._reading() as session:
@@ -73,6 +84,24 @@ class Loaders:
             stmt = select(RecordHistory).where(RecordHistory.record_id.in_(ids))
             rows = (await session.scalars(stmt.order_by(RecordHistory.id))).all()
         found: dict[int, list[RecordHistory]] = {i: [] for i in ids}
+        for row in rows:
+            found[row.record_id].append(row)
+        return [found[i] for i in ids]
+
+    async def _load_number_history(self, ids: Sequence[int]) -> list[list[NationalNumberHistory]]:
+        async with self._reading() as session:
+            stmt = select(NationalNumberHistory).where(NationalNumberHistory.record_id.in_(ids))
+            rows = (await session.scalars(stmt.order_by(NationalNumberHistory.id))).all()
+        found: dict[int, list[NationalNumberHistory]] = {i: [] for i in ids}
+        for row in rows:
+            found[row.record_id].append(row)
+        return [found[i] for i in ids]
+
+    async def _load_problems(self, ids: Sequence[int]) -> list[list[ProblemRecord]]:
+        async with self._reading() as session:
+            stmt = select(ProblemRecord).where(ProblemRecord.record_id.in_(ids))
+            rows = (await session.scalars(stmt.order_by(ProblemRecord.id))).all()
+        found: dict[int, list[ProblemRecord]] = {i: [] for i in ids}
         for row in rows:
             found[row.record_id].append(row)
         return [found[i] for i in ids]

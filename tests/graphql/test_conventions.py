@@ -101,7 +101,10 @@ async def test_mutation_errors_are_payload_entries_and_change_nothing(api: Api) 
 RECORDS_PAGE = """
 query($first: Int!) {
   studentRecords(first: $first) {
-    nodes { name maskedIdNumber school { name } class { name } guardians { name relation } }
+    nodes {
+      name maskedIdNumber school { name } class { name } guardians { name relation }
+      numberHistory { number kind } problems { problemType state }
+    }
   }
 }
 """
@@ -118,4 +121,5 @@ async def test_a_page_of_records_with_school_class_and_guardians_costs_constant_
 
     assert len(few["data"]["studentRecords"]["nodes"]) == 5
     assert len(many["data"]["studentRecords"]["nodes"]) == 100
-    assert len(small) == len(large) <= 5  # page, schools, classes, guardians (+ session)
+    # page, schools, classes, guardians, number history, problems (+ session)
+    assert len(small) == len(large) <= 7

@@ -305,6 +305,22 @@ async def test_thirty_students_from_an_excel_list_with_planted_duplicates(api: A
     # A G number spells the ID number, so it is masked like one (SEC-4).
     assert first["nationalNumber"] == "G" + mask_id_number(students[0]["idNumber"])
 
+    numbers = await api.post(
+        "query($id: ID!) { studentRecord(id: $id) { numberHistory { kind validUntil reason } } }",
+        {"id": thirty[0]},
+        token=registrar,
+    )
+    held = numbers["data"]["studentRecord"]["numberHistory"]
+    assert [(n["kind"], n["validUntil"] is None) for n in held] == [("L", False), ("G", True)]  # NUM-3, NUM-1
+    flagged = await api.post(
+        "query($id: ID!) { studentRecord(id: $id) { problems { problemType state } } }",
+        {"id": ours_without_id},
+        token=registrar,
+    )
+    assert flagged["data"]["studentRecord"]["problems"] == [
+        {"problemType": "DUPLICATE_WITHOUT_ID", "state": "OPEN"}
+    ]
+
     # A controlled change (key information, SEC-6) with household-registry proof through both approvals.
     asked = await api.post(
         'mutation($r: ID!, $a: ID!) { requestRecordChange(recordId: $r, values: {name: "学生零零"}, '

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -12,10 +12,21 @@ from strawberry.types import Info
 from backend.domain.records.fields import json_value, record_values
 from backend.domain.records.id_numbers import mask_id_number
 from backend.graphql.edge import context
-from backend.graphql.enums import Gender, IdType, NumberKind, RecordStatus, RegistrationState, Stage
+from backend.graphql.enums import (
+    Gender,
+    IdType,
+    NumberKind,
+    RecordStatus,
+    RegistrationKind,
+    RegistrationState,
+    Stage,
+)
 from backend.graphql.units.types import UnitType
-from backend.models import Guardian, RecordHistory
+from backend.models import Guardian, NationalNumberHistory, RecordHistory
 from backend.models import StudentRecord as StudentRecordModel
+
+if TYPE_CHECKING:
+    from backend.graphql.problems.types import ProblemRecordType
 
 
 def mask_national_number(number: str) -> str:
@@ -84,6 +95,27 @@ class SchoolClassType:
     entry_year: int
 
 
+@strawberry.type(
+    name="NationalNumberEntry", description="学籍曾用或现用的一个全国学籍号（NUM-2、NUM-5、NUM-6）"
+)
+class NationalNumberEntryType:
+    number: str = strawberry.field(description="G 号按身份证号规则脱敏")
+    kind: NumberKind
+    valid_from: datetime
+    valid_until: datetime | None = strawberry.field(description="为空表示现用")
+    reason: str
+
+    @classmethod
+    def from_model(cls, row: NationalNumberHistory) -> NationalNumberEntryType:
+        return cls(
+            number=mask_national_number(row.number),
+            kind=row.kind,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            reason=row.reason,
+        )
+
+
 @strawberry.type(name="StudentRecord", description="学籍")
 class StudentRecordType:
     id: strawberry.ID
@@ -100,6 +132,9 @@ class StudentRecordType:
     status: RecordStatus
     registration_state: RegistrationState
     number_kind: NumberKind
+    registration_kind: RegistrationKind
+    registered_at: datetime | None = strawberry.field(description="首次正式注册时间")
+    photo_id: strawberry.ID | None = strawberry.field(description="照片附件，经 GET /attachments/{id} 下载")
     version: int = strawberry.field(description="乐观锁版本号：修改时原样传回")
     _school_id: strawberry.Private[int]
     _class_id: strawberry.Private[int | None]
@@ -120,6 +155,9 @@ class StudentRecordType:
             status=row.status,
             registration_state=row.registration_state,
             number_kind=row.number_kind,
+            registration_kind=row.registration_kind,
+            registered_at=row.registered_at,
+            photo_id=None if row.photo_id is None else strawberry.ID(str(row.photo_id)),
             version=row.version,
             _school_id=row.school_id,
             _class_id=row.class_id,
@@ -136,6 +174,20 @@ class StudentRecordType:
     async def history(self, info: Info) -> list[RecordChangeType]:
         rows = await context(info).loaders.history.load(int(self.id))
         return [RecordChangeType.from_model(r) for r in rows]
+
+    @strawberry.field(description="学籍号历史：曾用和现用的全国学籍号，按时间先后")
+    async def number_history(self, info: Info) -> list[NationalNumberEntryType]:
+        rows = await context(info).loaders.number_history.load(int(self.id))
+        return [NationalNumberEntryType.from_model(r) for r in rows]
+
+    @strawberry.field(description="该学籍涉及的问题学籍（含已解决的）")
+    async def problems(
+        self, info: Info
+    ) -> list[Annotated[ProblemRecordType, strawberry.lazy("backend.graphql.problems.types")]]:
+        from backend.graphql.problems.types import ProblemRecordType
+
+        rows = await context(info).loaders.problems.load(int(self.id))
+        return [ProblemRecordType.from_model(r) for r in rows]
 
     @strawberry.field(description="家庭成员或监护人（身份证件号已脱敏）")
     async def guardians(self, info: Info) -> list[GuardianType]:
