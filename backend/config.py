@@ -54,6 +54,10 @@ class Settings:
     max_aliases: int = 100
     max_tokens: int = 3000
     attachment_dir: Path = field(default=ROOT / "var" / "attachments")
+    # The local stand-in for the population database (NUM-1, PRB-1): a UTF-8 CSV of "ID number,name" rows;
+    # empty for none. ``identity_strict`` makes a number missing from it "does not exist".
+    identity_population: str = ""
+    identity_strict: bool = False
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -8,11 +8,14 @@ answers from a dictionary for tests, demos and installations without a link to t
 
 from __future__ import annotations
 
+import csv
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from backend.config import Settings
@@ -77,7 +80,28 @@ class LocalIdentityVerifier:
 def identity_verifier(settings: Settings) -> IdentityVerifier:
     """The verifier this deployment uses (NUM-1).
 
-    Until the national population service is connected: the local structural check, under which every
-    well-formed resident ID matches.
+    Until the national population service is connected: the local check, answering from the CSV named by
+    ``XUEJI_IDENTITY_POPULATION`` (if any; re-read when the file changes) and, for numbers not in it,
+    matching every well-formed resident ID unless ``XUEJI_IDENTITY_STRICT``.
     """
-    return LocalIdentityVerifier()
+    population: Mapping[str, str] = {}
+    if settings.identity_population:
+        path = Path(settings.identity_population)
+        population = _population(path, path.stat().st_mtime_ns)
+    return LocalIdentityVerifier(population=population, strict=settings.identity_strict)
+
+
+@functools.lru_cache(maxsize=4)
+def _population(path: Path, _mtime: int) -> Mapping[str, str]:
+    """``ID number,name`` rows of a UTF-8 CSV (a header row, if any, is skipped as it is no ID number)."""
+    answers: dict[str, str] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.reader(handle):
+            if len(row) < 2:
+                continue
+            try:
+                number = parse_resident_id(row[0].strip()).number
+            except InvalidIdNumberError:
+                continue
+            answers[number] = row[1].strip()
+    return answers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,10 +18,18 @@ from backend.domain.records.national_numbers import NationalNumberKind, parse_na
 from backend.domain.records.service import register_student, submit_registration
 from backend.domain.settings import set_province_setting
 from backend.domain.workflows.engine import act
-from backend.models import Guardian, NationalNumberHistory, SchoolClass, StudentRecord, WorkflowInstance
+from backend.models import (
+    Guardian,
+    NationalNumberHistory,
+    ProblemRecord,
+    SchoolClass,
+    StudentRecord,
+    WorkflowInstance,
+)
 from backend.models.enums import (
     IdType,
     NumberKind,
+    ProblemType,
     RecordStatus,
     RegistrationKind,
     RegistrationState,
@@ -397,3 +406,28 @@ async def test_passport_holder_is_a_student_without_resident_id(step: Step, worl
     record = await register(step, world.registrar, world.grade3, values, kind=RegistrationKind.RETURNING)
 
     assert (record.id_type, record.id_number, record.nationality) == (IdType.PASSPORT, "E12345678", "USA")
+
+
+async def test_the_configured_population_answers_the_reviews_identity_check(
+    db: Database, clock: FixedClock, settings: Settings, tmp_path: Path, world: World
+) -> None:
+    # RULES: NUM-1, PRB-1
+    population = tmp_path / "population.csv"
+    values = student_values("张小明")
+    population.write_text(f"身份证号,姓名\n{values['idNumber']},张晓明\n", encoding="utf-8")
+    checked = stepper(db, clock, settings.with_overrides(identity_population=str(population)))
+    record = await register(checked, world.registrar, world.grade3, values)
+    async with checked() as uow:
+        await submit_registration(uow, actor=world.registrar, record_id=record.id)
+    for approver in (world.leader, world.county_registrar):
+        async with checked() as uow:
+            await act(uow, actor=approver, instance_id=await open_review(uow), action="approve", comment=None)
+
+    final = await load(checked, record.id)
+    assert final.registration_state is RegistrationState.REGISTERED
+    assert final.number_kind is NumberKind.L  # no G while the population database disagrees (NUM-1)
+    async with checked() as uow:
+        problems = (
+            await uow.session.scalars(select(ProblemRecord).where(ProblemRecord.record_id == record.id))
+        ).all()
+    assert [(p.problem_type, p.detail) for p in problems] == [(ProblemType.ID_ERROR, "姓名和身份证号不匹配")]
