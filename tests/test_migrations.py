@@ -36,6 +36,10 @@ TREE_PATH_COLUMNS = {
     ("continuation_import", "unit_path"),
     ("problem_record", "unit_path"),
     ("workflow_instance", "unit_path"),
+    ("overdue_step", "unit_path"),
+    ("status_change", "unit_path"),
+    ("transfer", "receiving_path"),
+    ("transfer", "sending_path"),
 }
 
 

@@ -14,6 +14,7 @@ from backend.models.base import Base
 from backend.models.calendar import CalendarDay, CalendarYear
 from backend.models.changes import ChangeRequest, ControlledField
 from backend.models.imports import ContinuationImport, ContinuationRow
+from backend.models.jobs import JobLease
 from backend.models.problems import ProblemRecord
 from backend.models.records import (
     Guardian,
@@ -23,8 +24,16 @@ from backend.models.records import (
     StudentRecord,
 )
 from backend.models.settings import ProvinceSetting
+from backend.models.status_changes import StatusChange
+from backend.models.transfers import Transfer
 from backend.models.units import Unit
-from backend.models.workflows import IdempotencyKey, WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models.workflows import (
+    IdempotencyKey,
+    OverdueStep,
+    WorkflowAction,
+    WorkflowInstance,
+    WorkflowStep,
+)
 
 __all__ = [
     "Attachment",
@@ -40,14 +49,18 @@ __all__ = [
     "Delegation",
     "Guardian",
     "IdempotencyKey",
+    "JobLease",
     "NationalNumberHistory",
+    "OverdueStep",
     "PasswordHistory",
     "ProblemRecord",
     "ProvinceSetting",
     "RecordHistory",
     "SchoolClass",
     "SignInEvent",
+    "StatusChange",
     "StudentRecord",
+    "Transfer",
     "Unit",
     "User",
     "UserRole",

@@ -117,6 +117,54 @@ class WorkflowState(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class StepKind(enum.StrEnum):
+    """A review step decides; a retrieval step is the receiving school fetching the file (TRF-2, TRF-3)."""
+
+    REVIEW = "REVIEW"
+    RETRIEVAL = "RETRIEVAL"
+
+
+class DeadlineAction(enum.StrEnum):
+    """What a step's deadline does (TRF-3, TRF-4): record it overdue, count it approved, or cancel."""
+
+    RECORD_OVERDUE = "RECORD_OVERDUE"
+    APPROVE = "APPROVE"
+    CANCEL = "CANCEL"
+
+
+class StatusChangeType(enum.StrEnum):
+    """Status changes other than transfer (STA-1)."""
+
+    SUSPENSION = "SUSPENSION"
+    RESUMPTION = "RESUMPTION"
+    REPEAT = "REPEAT"
+    SKIP = "SKIP"
+    DROPOUT = "DROPOUT"
+    DEATH = "DEATH"
+    STUDY_ABROAD = "STUDY_ABROAD"
+    WITHDRAWAL = "WITHDRAWAL"
+    EXPULSION = "EXPULSION"
+    OTHER_LEAVE = "OTHER_LEAVE"
+
+
+class BusinessState(enum.StrEnum):
+    """Where a status change or transfer stands; the workflow instance holds the steps."""
+
+    IN_REVIEW = "IN_REVIEW"
+    AWAITING_RETRIEVAL = "AWAITING_RETRIEVAL"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    WITHDRAWN = "WITHDRAWN"
+    CANCELLED = "CANCELLED"
+
+
+class TransferKind(enum.StrEnum):
+    """A transfer (TRF-1..9) or post-graduation cross-province study (TRF-10, TRF-11)."""
+
+    TRANSFER = "TRANSFER"
+    POST_GRADUATION_STUDY = "POST_GRADUATION_STUDY"
+
+
 class StepState(enum.StrEnum):
     WAITING = "WAITING"
     PENDING = "PENDING"

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, Id, Json, TreePath, UTCDateTime
-from backend.models.enums import Role, StepState, WorkflowState
+from backend.models.enums import DeadlineAction, Role, StepKind, StepState, WorkflowState
 
 
 class WorkflowInstance(Base):
@@ -37,6 +37,18 @@ class WorkflowInstance(Base):
     __table_args__ = (
         Index("ix_workflow_instance_subject", "subject_type", "subject_id"),
         Index("ix_workflow_instance_unit_path_state", "unit_path", "state"),
+        # One open business of a kind per subject, also against two concurrent starts.
+        Index(
+            "uq_workflow_instance_open_subject",
+            "kind",
+            "subject_type",
+            "subject_id",
+            unique=True,
+            sqlite_where=text("state = 'OPEN'"),
+            postgresql_where=text("state = 'OPEN'"),
+        ),
+        # The 90-day clearing (TRF-4) finds old open instances without a scan.
+        Index("ix_workflow_instance_state_started_at", "state", "started_at"),
     )
 
 
@@ -50,6 +62,14 @@ class WorkflowStep(Base):
     acting_unit_id: Mapped[int] = mapped_column(Id, ForeignKey("unit.id"))
     acting_role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32))
     state: Mapped[StepState] = mapped_column(Enum(StepState, native_enum=False, length=16))
+    kind: Mapped[StepKind] = mapped_column(
+        Enum(StepKind, native_enum=False, length=16), default=StepKind.REVIEW, server_default="REVIEW"
+    )
+    # Working days from opening to ``due_on`` (TRF-4), and what the deadline does.
+    deadline_working_days: Mapped[int | None] = mapped_column(Integer)
+    on_deadline: Mapped[DeadlineAction | None] = mapped_column(
+        Enum(DeadlineAction, native_enum=False, length=16)
+    )
     due_on: Mapped[date | None] = mapped_column(Date)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -59,7 +79,31 @@ class WorkflowStep(Base):
         UniqueConstraint("instance_id", "position"),
         # The to-do list: pending steps of one unit and role.
         Index("ix_workflow_step_to_do", "acting_unit_id", "acting_role", "state"),
+        # The deadline sweep: pending steps by due date.
+        Index("ix_workflow_step_state_due_on", "state", "due_on"),
     )
+
+
+class OverdueStep(Base):
+    """A step not handled by its due date, against the unit that held it (TRF-4, MON-2's circular)."""
+
+    __tablename__ = "overdue_step"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    step_id: Mapped[int] = mapped_column(Id, ForeignKey("workflow_step.id", ondelete="CASCADE"), unique=True)
+    instance_id: Mapped[int] = mapped_column(Id, ForeignKey("workflow_instance.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    step_name: Mapped[str] = mapped_column(String(40))
+    acting_unit_id: Mapped[int] = mapped_column(Id, ForeignKey("unit.id"))
+    acting_role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=32))
+    # The acting unit's path: who may read the register (the unit and those above it).
+    unit_path: Mapped[str] = mapped_column(TreePath)
+    due_on: Mapped[date] = mapped_column(Date)
+    # The circular's month, "YYYY-MM", of the due date.
+    month: Mapped[str] = mapped_column(String(7))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_overdue_step_unit_path_month", "unit_path", "month"),)
 
 
 class WorkflowAction(Base):

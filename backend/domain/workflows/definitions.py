@@ -27,7 +27,7 @@ from backend.domain.permissions import BUSINESS_ROLES
 from backend.domain.units.repository import get_units
 from backend.domain.units.tree import common_superior_id, path_ids
 from backend.models import Unit
-from backend.models.enums import Role, UnitKind
+from backend.models.enums import DeadlineAction, Role, StepKind, UnitKind
 
 # Department levels from the top; a lower index is a higher level.
 LEVEL_ORDER: tuple[UnitKind, ...] = (UnitKind.MINISTRY, UnitKind.PROVINCE, UnitKind.CITY, UnitKind.COUNTY)
@@ -186,7 +186,10 @@ class StepSpec:
     """One approval step: the acting unit (relative to the context) and the role that acts there.
 
     Only business roles act (ORG-2: a system administrator never approves). ``deadline_working_days`` sets
-    the step's ``due_on`` when it opens (TRF-4 style); ``None`` means no deadline.
+    the step's ``due_on`` when it opens (TRF-4 style); ``None`` means no deadline. ``on_deadline`` says what
+    the deadline sweep does with a step still pending after it: record it in the overdue register (the
+    default, TRF-4), count it approved (the AH variant), or cancel the business (file retrieval, TRF-3).
+    A ``RETRIEVAL`` step is the receiving school fetching the file after the reviews (TRF-2).
     """
 
     name: str
@@ -194,6 +197,8 @@ class StepSpec:
     role: Role
     deadline_working_days: int | None = None
     merge_into_later: bool = False
+    kind: StepKind = StepKind.REVIEW
+    on_deadline: DeadlineAction = DeadlineAction.RECORD_OVERDUE
 
     def __post_init__(self) -> None:
         if self.role not in BUSINESS_ROLES:
@@ -202,6 +207,8 @@ class StepSpec:
             raise ValueError("a step name has 1 to 40 characters")
         if self.deadline_working_days is not None and self.deadline_working_days < 1:
             raise ValueError("a deadline is at least one working day")
+        if self.kind is StepKind.RETRIEVAL and self.on_deadline is DeadlineAction.APPROVE:
+            raise ValueError("a file retrieval never happens by itself (TRF-3)")
 
 
 @dataclass(frozen=True)
@@ -233,6 +240,8 @@ class ResolvedStep:
     unit_id: int
     role: Role
     deadline_working_days: int | None
+    kind: StepKind = StepKind.REVIEW
+    on_deadline: DeadlineAction = DeadlineAction.RECORD_OVERDUE
 
 
 async def load_context_units(session: AsyncSession, context: WorkflowContext) -> dict[int, Unit]:
@@ -252,7 +261,12 @@ def resolve_steps(
         (
             spec,
             ResolvedStep(
-                spec.name, spec.unit.resolve(context, units).id, spec.role, spec.deadline_working_days
+                spec.name,
+                spec.unit.resolve(context, units).id,
+                spec.role,
+                spec.deadline_working_days,
+                spec.kind,
+                spec.on_deadline,
             ),
         )
         for spec in definition.steps
@@ -262,12 +276,14 @@ def resolve_steps(
         key = (step.unit_id, step.role)
         if spec.merge_into_later and any((later.unit_id, later.role) == key for _, later in raw[index + 1 :]):
             continue
-        if steps and (steps[-1].unit_id, steps[-1].role) == key:
+        if steps and (steps[-1].unit_id, steps[-1].role, steps[-1].kind) == (*key, step.kind):
             step = ResolvedStep(
                 step.name,
                 step.unit_id,
                 step.role,
                 _stricter(steps[-1].deadline_working_days, step.deadline_working_days),
+                step.kind,
+                step.on_deadline,
             )
             steps[-1] = step
             continue

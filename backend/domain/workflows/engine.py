@@ -94,9 +94,6 @@ MAX_KEY = 100
 START_OPERATION = "workflow.start"
 ACT_OPERATION = "workflow.act"
 TODO_CHANNEL = "todo"
-# Where the engine keeps each step's deadline length inside ``WorkflowInstance.data`` until the step row
-# has a column for it; business payload keys must not start with an underscore.
-DEADLINES_KEY = "_deadlines"
 USER_ACTIONS: frozenset[str] = frozenset({"approve", "reject", "withdraw", "comment"})
 
 
@@ -183,9 +180,6 @@ async def start_workflow(
     ):
         raise WorkflowAlreadyOpenError()
 
-    deadlines = [step.deadline_working_days for step in resolved]
-    if any(days is not None for days in deadlines):
-        payload[DEADLINES_KEY] = deadlines
     now = uow.clock.now()
     instance = WorkflowInstance(
         kind=definition.kind,
@@ -201,8 +195,11 @@ async def start_workflow(
         data=payload,
     )
     session.add(instance)
-    await session.flush()
-    first_due = await _due_on(uow, deadlines[0], calendar)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # a concurrent start won the partial unique index
+        raise WorkflowAlreadyOpenError() from error
+    first_due = await _due_on(uow, resolved[0].deadline_working_days, calendar)
     steps = [
         WorkflowStep(
             instance_id=instance.id,
@@ -210,6 +207,9 @@ async def start_workflow(
             name=step.name,
             acting_unit_id=step.unit_id,
             acting_role=step.role,
+            kind=step.kind,
+            deadline_working_days=step.deadline_working_days,
+            on_deadline=step.on_deadline if step.deadline_working_days is not None else None,
             state=StepState.PENDING if position == 0 else StepState.WAITING,
             due_on=first_due if position == 0 else None,
             opened_at=now if position == 0 else None,
@@ -451,7 +451,7 @@ async def _apply(
     opened: WorkflowStep | None = None
     if plan.open_position is not None:
         opened = steps[plan.open_position]
-        due = await _due_on(uow, _deadline(instance, plan.open_position), calendar)
+        due = await _due_on(uow, opened.deadline_working_days, calendar)
         await _guarded_step_update(
             uow.session,
             opened,
@@ -553,14 +553,6 @@ def _pending_step(instance: WorkflowInstance, steps: list[WorkflowStep]) -> Work
     if instance.state is not WorkflowState.OPEN:
         return None
     return next((step for step in steps if step.state is StepState.PENDING), None)
-
-
-def _deadline(instance: WorkflowInstance, position: int) -> int | None:
-    deadlines = (instance.data or {}).get(DEADLINES_KEY)
-    if not isinstance(deadlines, list) or position >= len(deadlines):
-        return None
-    value = deadlines[position]
-    return value if isinstance(value, int) else None
 
 
 async def _due_on(uow: UnitOfWork, days: int | None, calendar: WorkingDayCalendar | None) -> date | None:
