@@ -22,8 +22,8 @@ administrator's change on its next request without a restart.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping
-from datetime import date, datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
 from functools import cache
 
 from chinese_calendar.constants import Holiday, holidays, workdays
@@ -148,6 +148,28 @@ class WorkingDayCalendar:
                 return start if n == 0 else date.fromordinal(days[index + n - 1])
             n -= available
             year += 1
+
+    def add_counted_working_days(self, start: date, n: int, excluded: Callable[[date], bool]) -> date:
+        """Like ``add_working_days``, but working days for which ``excluded`` is true do not count.
+
+        TRF-4 counts a step's 10 working days outside the winter and summer holidays, which each province
+        configures: a step received just before the summer holiday is due 10 counted days after it.
+
+        Raises:
+            ValueError: ``n`` is negative, or nothing counts for three years (``excluded`` covers all).
+            CalendarYearUnknownError: the period reaches into an unknown year.
+        """
+        if n < 0:
+            raise ValueError("n must not be negative")
+        day, counted = start, 0
+        limit = start + timedelta(days=3 * 366)
+        while counted < n:
+            day = self.add_working_days(day, 1)
+            if day > limit:
+                raise ValueError("no countable working day within three years")
+            if not excluded(day):
+                counted += 1
+        return day
 
     def working_days_between(self, start: date, end: date) -> int:
         """The number of working days in ``(start, end]``: after ``start``, up to and including ``end``.

@@ -45,6 +45,8 @@ class Operation(enum.StrEnum):
     REVEAL_ID_NUMBERS = "REVEAL_ID_NUMBERS"
     HANDLE_PROBLEMS = "HANDLE_PROBLEMS"
     MANAGE_CONTROLLED_FIELDS = "MANAGE_CONTROLLED_FIELDS"
+    VIEW_CONFIGURATION = "VIEW_CONFIGURATION"
+    CONFIGURE_PROVINCE = "CONFIGURE_PROVINCE"
     ACT_ON_WORKFLOWS = "ACT_ON_WORKFLOWS"
     USE_ATTACHMENTS = "USE_ATTACHMENTS"
 
@@ -102,6 +104,16 @@ POLICIES: dict[Operation, Policy] = {
     # Each level's department defines its own controlled fields (CHG-1, CFG-3): configuration.
     Operation.MANAGE_CONTROLLED_FIELDS: Policy(
         Capacity.CONFIGURATION, frozenset({Role.SYSTEM_ADMINISTRATOR}), DEPARTMENTS, Reach.OWN_UNIT
+    ),
+    # The configuration a unit works under (the controlled fields in force, its province's windows and
+    # switches) is information for its registrars, leaders and administrators (CHG-1, CFG-2).
+    Operation.VIEW_CONFIGURATION: Policy(Capacity.INFORMATION, BUSINESS_ROLES | {Role.SYSTEM_ADMINISTRATOR}),
+    # A province's windows and switches are set by its own system administrator (ORG-2, CFG-2, CFG-3).
+    Operation.CONFIGURE_PROVINCE: Policy(
+        Capacity.CONFIGURATION,
+        frozenset({Role.SYSTEM_ADMINISTRATOR}),
+        frozenset({UnitKind.PROVINCE}),
+        Reach.OWN_UNIT,
     ),
 }
 

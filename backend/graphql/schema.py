@@ -15,6 +15,7 @@ from backend.graphql.accounts.queries import AccountQueries
 from backend.graphql.audit.queries import AuditQueries
 from backend.graphql.calendar.mutations import CalendarMutations
 from backend.graphql.calendar.queries import CalendarQueries
+from backend.graphql.configuration.schema import ConfigurationMutations, ConfigurationQueries
 from backend.graphql.continuation.schema import ContinuationMutations, ContinuationQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
@@ -40,6 +41,7 @@ class Query(
     WorkflowQueries,
     AuditQueries,
     CalendarQueries,
+    ConfigurationQueries,
 ):
     pass
 
@@ -54,6 +56,7 @@ class Mutation(
     ContinuationMutations,
     ProblemMutations,
     WorkflowMutations,
+    ConfigurationMutations,
 ):
     pass
 

@@ -10,6 +10,7 @@ a case here fails the test, so new operations join the matrix automatically.
 
 from __future__ import annotations
 
+import io
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,8 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from openpyxl import Workbook
+from sqlalchemy import delete, func, select
 from starlette.requests import Request
 
 from backend.config import Settings
@@ -27,8 +29,10 @@ from backend.domain.accounts.service import actor_for, hash_token
 from backend.domain.actor import SystemActor
 from backend.domain.attachments.store import LocalFileStore
 from backend.domain.permissions import may, within_reach
+from backend.domain.records import registration_list
 from backend.domain.records.id_numbers import make_resident_id
 from backend.domain.records.service import register_student, submit_registration
+from backend.domain.units.tree import path_ids
 from backend.graphql.context import Context
 from backend.graphql.operations import PUBLIC
 from backend.graphql.schema import build_schema
@@ -38,6 +42,7 @@ from backend.models import (
     AuthSession,
     ContinuationImport,
     ContinuationRow,
+    ControlledField,
     Delegation,
     ProblemRecord,
     SchoolClass,
@@ -860,6 +865,72 @@ async def _apply_sheet(world: World, actor: User, target: Unit | None) -> Case:
     )
 
 
+@case("Mutation.decideContinuation")
+async def _decide_continuation(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    _, row = await world.continuation(school)
+    return Case(
+        "mutation($r: ID!) { decideContinuation(rowId: $r, proceed: true) { errors { code } } }",
+        {"r": str(row.id)},
+        school,
+        accepted_codes=frozenset({"ROW_STATE"}),  # a primary list has no REG-9 choice to make
+    )
+
+
+@case("Mutation.registerContinuationRows")
+async def _register_continuation_rows(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    imported, _ = await world.continuation(school)
+    async with world.api.runtime.unit_of_work() as uow:
+        grade1 = SchoolClass(
+            school_id=school.id,
+            name=f"一年级({next(world.counter)})班",
+            stage=Stage.PRIMARY,
+            grade=1,
+            entry_year=2026,
+            school_system=SchoolSystem.SIX_THREE,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(grade1)
+        await uow.session.flush()
+        class_id = grade1.id
+    return Case(
+        "mutation($i: ID!, $c: ID!) { registerContinuationRows(importId: $i, schoolClassId: $c) "
+        "{ errors { code } } }",
+        {"i": str(imported.id), "c": str(class_id)},
+        school,
+        # 25 November is outside the primary new-student window (REG-2): refused by the rules.
+        accepted_codes=frozenset({"REGISTRATION_CLOSED"}),
+    )
+
+
+@case("Mutation.importRegistrationList")
+async def _import_registration_list(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    attachment = await world.upload(school, registration_list_xlsx([["没有的班", "王小红"]]))
+    return Case(
+        "mutation($a: ID!) { importRegistrationList(attachmentId: $a) { errors { code } rowErrors } }",
+        {"a": str(attachment)},
+        school,
+    )
+
+
+def registration_list_xlsx(rows: list[list[Any]]) -> bytes:
+    """An in-school registration list with every required column; rows fill its first columns."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(registration_list.REQUIRED))
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
 @case("Mutation.revealIdNumber")
 async def _reveal(world: World, actor: User, target: Unit | None) -> Case:
     assert target
@@ -875,6 +946,80 @@ async def _reveal(world: World, actor: User, target: Unit | None) -> Case:
 @case("Subscription.serverTime")
 async def _server_time(world: World, actor: User, target: Unit | None) -> Case:
     return Case("subscription { serverTime(count: 1) }", {}, None)
+
+
+@case("Query.controlledFields")
+async def _controlled_fields(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { controlledFields(unitId: $u) { effectiveKeys } }", {"u": str(target.id)}, target
+    )
+
+
+async def _province_of(world: World, unit: Unit) -> Unit:
+    """The province ``unit`` lies in (or is); for the ministry, a second province below it."""
+    if unit.kind is UnitKind.MINISTRY:
+        unit = await world.school_of(unit)  # builds the second province, with a school in it
+    while unit.kind is not UnitKind.PROVINCE:
+        unit = await world.unit_by_id(unit.parent_id)
+    return unit
+
+
+@case("Query.provinceSettings")
+async def _province_settings(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    province = await _province_of(world, target)
+    own = await world.unit_by_id(actor.unit_id)
+    # Every unit inside a province reads its windows (a school must know when registration opens): for
+    # the province on the caller's own line, reach is judged at the caller's unit; another province is
+    # judged where it stands.
+    inside = own.path.startswith(province.path)
+    return Case(
+        "query($p: ID) { provinceSettings(provinceId: $p) { settings { key } } }",
+        {"p": str(province.id)},
+        province,
+        reach_path=own.path if inside else None,
+    )
+
+
+@case("Mutation.setProvinceSetting")
+async def _set_province_setting(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    province = await _province_of(world, target)
+    return Case(
+        'mutation($p: ID!) { setProvinceSetting(provinceId: $p, key: "switch.primary_new_enabled", value: false) '
+        "{ errors { code } } }",
+        {"p": str(province.id)},
+        province,
+    )
+
+
+@case("Mutation.addControlledField")
+async def _add_controlled_field(world: World, actor: User, target: Unit | None) -> Case:
+    own = await world.unit_by_id(actor.unit_id)
+    # Not yet in force at the caller's level, so that an accepted call declares it (and is audited).
+    async with world.api.runtime.unit_of_work() as uow:
+        await uow.session.execute(
+            delete(ControlledField).where(
+                ControlledField.unit_id.in_(path_ids(own.path)), ControlledField.field_key == "phone"
+            )
+        )
+    return Case('mutation { addControlledField(fieldKey: "phone") { errors { code } } }', {}, None)
+
+
+@case("Mutation.removeControlledField")
+async def _remove_controlled_field(world: World, actor: User, target: Unit | None) -> Case:
+    own = await world.unit_by_id(actor.unit_id)
+    # Declared by the caller's own department, so that an accepted call removes it (and is audited).
+    async with world.api.runtime.unit_of_work() as uow:
+        declared = await uow.session.scalar(
+            select(ControlledField.id).where(
+                ControlledField.unit_id == own.id, ControlledField.field_key == "phone"
+            )
+        )
+        if declared is None and own.kind is not UnitKind.SCHOOL:
+            uow.session.add(ControlledField(unit_id=own.id, field_key="phone", created_at=DEFAULT_NOW))
+    return Case('mutation { removeControlledField(fieldKey: "phone") { errors { code } } }', {}, None)
 
 
 def classify(body: dict[str, Any], case: Case) -> str:

@@ -17,6 +17,16 @@ Defaults and why:
   (REG-4, AH 15); a province may add CITY or PROVINCE.
 - ``problem.graduating_grades``: the final grade of each stage per school system, 6 (5 on 5-4), 9 and 12
   (PRB-4).
+- ``workflow.deadline_days`` 10 working days a step and ``workflow.deadline_action`` "record overdue"
+  (TRF-4); Anhui sets 20 and "count as approved" (AH 24). ``window.school_holidays`` empty: the winter and
+  summer holidays, which do not count towards a step's working days (TRF-4), differ by province and year.
+- ``status_change.allowed``: every type (STA-1) in every stage except withdrawal and expulsion during
+  compulsory education (primary, junior), which the Compulsory Education Law rules out; a province
+  narrows the list per stage (STA-3).
+- ``status_change.department_review``: the department reviews every type but suspension and resumption,
+  which the school decides (STA-2); dropout always goes to the department (STA-5).
+- ``transfer.merge_shared_department`` on: where both schools share a department, its two reviews become
+  one final step (TRF-1).
 """
 
 from __future__ import annotations
@@ -33,7 +43,14 @@ from backend.domain.errors import ValidationError
 from backend.domain.settings.windows import Window, parse_windows
 from backend.domain.units.tree import path_ids
 from backend.models import ProvinceSetting
-from backend.models.enums import RegistrationKind, SchoolSystem, UnitKind
+from backend.models.enums import (
+    DeadlineAction,
+    RegistrationKind,
+    SchoolSystem,
+    Stage,
+    StatusChangeType,
+    UnitKind,
+)
 
 ALL_YEAR = [{"from": "01-01", "to": "12-31"}]
 REVIEW_UNIT_KINDS = (UnitKind.PROVINCE, UnitKind.CITY, UnitKind.COUNTY)
@@ -79,6 +96,50 @@ def _graduating_grades(value: Any) -> Any:
     return {system: sorted(set(grades)) for system, grades in value.items()}
 
 
+def _days(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 60:
+        raise ValidationError("办理时限须为1至60个工作日", field="value")
+    return value
+
+
+def _deadline_action(value: Any) -> Any:
+    allowed = (DeadlineAction.RECORD_OVERDUE, DeadlineAction.APPROVE)
+    if value not in [str(a) for a in allowed]:
+        raise ValidationError(
+            "时限届满的处理须为 RECORD_OVERDUE（记为超期）或 APPROVE（视为同意）", field="value"
+        )
+    return value
+
+
+STATUS_CHANGE_STAGES = (Stage.PRIMARY, Stage.JUNIOR, Stage.SENIOR, Stage.VOCATIONAL)
+ALL_STATUS_CHANGES = [str(t) for t in StatusChangeType]
+COMPULSORY_STATUS_CHANGES = [
+    t for t in ALL_STATUS_CHANGES if t not in (StatusChangeType.WITHDRAWAL, StatusChangeType.EXPULSION)
+]
+
+
+def _status_change_types(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v in ALL_STATUS_CHANGES for v in value):
+        raise ValidationError("异动类型须为 " + "、".join(ALL_STATUS_CHANGES) + " 中的若干项", field="value")
+    return [t for t in ALL_STATUS_CHANGES if t in value]
+
+
+def _allowed_status_changes(value: Any) -> Any:
+    stages = {str(stage) for stage in STATUS_CHANGE_STAGES}
+    if not isinstance(value, dict) or set(value) != stages:
+        raise ValidationError(
+            "须按学段（PRIMARY、JUNIOR、SENIOR、VOCATIONAL）分别设置允许的异动类型", field="value"
+        )
+    return {stage: _status_change_types(types) for stage, types in value.items()}
+
+
+def _department_review(value: Any) -> Any:
+    types = _status_change_types(value)
+    if StatusChangeType.DROPOUT not in types:
+        raise ValidationError("辍学须经教育行政部门审核（15个工作日内）", field="value")
+    return types
+
+
 SETTINGS: dict[str, SettingSpec] = {
     spec.key: spec
     for spec in (
@@ -96,6 +157,38 @@ SETTINGS: dict[str, SettingSpec] = {
             "毕业年级",
             {"SIX_THREE": [6, 9, 12], "FIVE_FOUR": [5, 9, 12]},
             _graduating_grades,
+        ),
+        SettingSpec("workflow.deadline_days", "每一方办理时限（工作日）", 10, _days),
+        SettingSpec(
+            "workflow.deadline_action",
+            "办理时限届满的处理",
+            str(DeadlineAction.RECORD_OVERDUE),
+            _deadline_action,
+        ),
+        SettingSpec("window.school_holidays", "寒暑假（不计入办理时限）", [], _windows),
+        SettingSpec(
+            "status_change.allowed",
+            "各学段允许的异动类型",
+            {
+                str(Stage.PRIMARY): COMPULSORY_STATUS_CHANGES,
+                str(Stage.JUNIOR): COMPULSORY_STATUS_CHANGES,
+                str(Stage.SENIOR): ALL_STATUS_CHANGES,
+                str(Stage.VOCATIONAL): ALL_STATUS_CHANGES,
+            },
+            _allowed_status_changes,
+        ),
+        SettingSpec(
+            "status_change.department_review",
+            "须经教育行政部门审核的异动类型",
+            [
+                t
+                for t in ALL_STATUS_CHANGES
+                if t not in (StatusChangeType.SUSPENSION, StatusChangeType.RESUMPTION)
+            ],
+            _department_review,
+        ),
+        SettingSpec(
+            "transfer.merge_shared_department", "转出转入学校同属一个主管部门时合并审核", True, _switch
         ),
     )
 }
@@ -141,6 +234,31 @@ class ProvinceSettings:
     @property
     def review_levels(self) -> list[UnitKind]:
         return [UnitKind(kind) for kind in self.value("review.levels")]
+
+    @property
+    def deadline_days(self) -> int:
+        return int(self.value("workflow.deadline_days"))
+
+    @property
+    def deadline_action(self) -> DeadlineAction:
+        return DeadlineAction(self.value("workflow.deadline_action"))
+
+    @property
+    def school_holidays(self) -> list[Window]:
+        return self.windows("window.school_holidays")
+
+    def status_change_allowed(self, stage: Stage, change_type: StatusChangeType) -> bool:
+        """Whether the province allows this type of status change in this stage (STA-3)."""
+        allowed: Mapping[str, list[str]] = self.value("status_change.allowed")
+        return str(change_type) in allowed.get(str(stage), [])
+
+    def needs_department_review(self, change_type: StatusChangeType) -> bool:
+        """Whether the supervising department reviews this type after the school (STA-2, STA-5)."""
+        return str(change_type) in self.value("status_change.department_review")
+
+    @property
+    def merge_shared_department(self) -> bool:
+        return bool(self.value("transfer.merge_shared_department"))
 
     def graduating_grades(self, system: SchoolSystem | None) -> frozenset[int]:
         """Grades in their stage's final year (PRB-4); schools without a system (senior only) use 6-3."""

@@ -9,11 +9,11 @@ from sqlalchemy import select
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
-from backend.domain.errors import ForbiddenError, NotFoundError, ValidationError
-from backend.domain.permissions import PasswordChangeRequiredError
+from backend.domain.errors import NotFoundError, ValidationError
+from backend.domain.permissions import Operation, authorize
 from backend.domain.settings.provincial import SETTINGS
 from backend.models import ProvinceSetting, Unit
-from backend.models.enums import Role, UnitKind
+from backend.models.enums import UnitKind
 
 
 class UnknownSettingError(ValidationError):
@@ -26,8 +26,9 @@ async def set_province_setting(
 ) -> ProvinceSetting | None:
     """Set one window or switch of a province; ``None`` goes back to the national default (CFG-2).
 
-    Province settings are configuration: the province's system administrator (ORG-2) or the system
-    itself (CLI, demo, tests). Writes the audit row ``province_setting.set``; never commits.
+    Province settings are configuration (``Operation.CONFIGURE_PROVINCE``): the province's own system
+    administrator (ORG-2) or the system itself (CLI, demo, tests). Writes the audit row
+    ``province_setting.set``; never commits.
 
     Returns:
         The stored row, or ``None`` when the key was reset to its default.
@@ -38,10 +39,14 @@ async def set_province_setting(
         UnknownSettingError: no such key (``field="key"``).
         ValidationError: the value does not fit the key (``field="value"`` or ``value[i]``).
     """
-    _require_province_administrator(actor, province_id)
+    authorize(actor, Operation.CONFIGURE_PROVINCE)
     province = await uow.session.get(Unit, province_id)
     if province is None or province.kind is not UnitKind.PROVINCE:
         raise NotFoundError(field="provinceId")
+    try:
+        authorize(actor, Operation.CONFIGURE_PROVINCE, province.path)
+    except NotFoundError as error:  # another province: absent, on the input that named it
+        raise NotFoundError(field="provinceId") from error
     spec = SETTINGS.get(key)
     if spec is None:
         raise UnknownSettingError(field="key")
@@ -73,15 +78,3 @@ async def set_province_setting(
     )
     await uow.session.flush()
     return row
-
-
-def _require_province_administrator(actor: Actor | SystemActor, province_id: int) -> None:
-    """Configuration belongs to system administrators, of the province itself (ORG-2, CFG-2)."""
-    if isinstance(actor, SystemActor):
-        return
-    if actor.unit_kind is not UnitKind.PROVINCE or not actor.has_role(Role.SYSTEM_ADMINISTRATOR):
-        raise ForbiddenError()
-    if actor.password_change_required:
-        raise PasswordChangeRequiredError()
-    if actor.unit_id != province_id:
-        raise NotFoundError(field="provinceId")

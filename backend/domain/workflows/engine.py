@@ -46,6 +46,7 @@ from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import ForbiddenError, NotFoundError
+from backend.domain.settings import load_province_settings
 from backend.domain.workflows.chain import GENESIS, action_hash, chain_is_intact
 from backend.domain.workflows.definitions import (
     WorkflowContext,
@@ -199,7 +200,7 @@ async def start_workflow(
         await session.flush()
     except IntegrityError as error:  # a concurrent start won the partial unique index
         raise WorkflowAlreadyOpenError() from error
-    first_due = await _due_on(uow, resolved[0].deadline_working_days, calendar)
+    first_due = await _due_on(uow, instance, resolved[0].deadline_working_days, calendar)
     steps = [
         WorkflowStep(
             instance_id=instance.id,
@@ -451,7 +452,7 @@ async def _apply(
     opened: WorkflowStep | None = None
     if plan.open_position is not None:
         opened = steps[plan.open_position]
-        due = await _due_on(uow, opened.deadline_working_days, calendar)
+        due = await _due_on(uow, instance, opened.deadline_working_days, calendar)
         await _guarded_step_update(
             uow.session,
             opened,
@@ -555,14 +556,22 @@ def _pending_step(instance: WorkflowInstance, steps: list[WorkflowStep]) -> Work
     return next((step for step in steps if step.state is StepState.PENDING), None)
 
 
-async def _due_on(uow: UnitOfWork, days: int | None, calendar: WorkingDayCalendar | None) -> date | None:
-    """The step's due date, or None without a deadline or when the calendar lacks the year (see above)."""
+async def _due_on(
+    uow: UnitOfWork, instance: WorkflowInstance, days: int | None, calendar: WorkingDayCalendar | None
+) -> date | None:
+    """The step's due date, or None without a deadline or when the calendar lacks the year (see above).
+
+    The working days are counted outside the province's winter and summer holidays (TRF-4).
+    """
     if days is None:
         return None
     working_days = calendar or await load_calendar(uow.session)
+    holidays = (await load_province_settings(uow.session, instance.unit_path)).school_holidays
     today = local_today(uow.clock)
     try:
-        return working_days.add_working_days(today, days)
+        return working_days.add_counted_working_days(
+            today, days, lambda day: any(window.contains(day) for window in holidays)
+        )
     except CalendarYearUnknownError as error:
         log.warning("step opened on %s without a due date: calendar year %s unknown", today, error.year)
         return None

@@ -303,7 +303,9 @@ async def test_temporary_number_holder_is_deleted_with_a_reason(step: Step, worl
     assert [(row.reason, row.user_id) for row in rows] == [("误录", world.registrar.user_id)]
 
 
-async def test_the_same_person_registered_again_after_deletion_gets_the_g_number_back(step: Step, world: World) -> None:
+async def test_the_same_person_registered_again_after_deletion_gets_the_g_number_back(
+    step: Step, world: World
+) -> None:
     # RULES: NUM-4, NUM-6
     first = await registered(step, world.registrar, world.grade3)
     async with step() as uow:
