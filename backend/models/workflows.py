@@ -32,6 +32,8 @@ class WorkflowInstance(Base):
     started_by_id: Mapped[int | None] = mapped_column(Id, ForeignKey("app_user.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The day after which an unfinished business is cleared (TRF-4: 90 days), unless at file retrieval.
+    clears_on: Mapped[date | None] = mapped_column(Date)
     data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
     __table_args__ = (
@@ -48,7 +50,7 @@ class WorkflowInstance(Base):
             postgresql_where=text("state = 'OPEN'"),
         ),
         # The 90-day clearing (TRF-4) finds old open instances without a scan.
-        Index("ix_workflow_instance_state_started_at", "state", "started_at"),
+        Index("ix_workflow_instance_state_clears_on", "state", "clears_on"),
     )
 
 

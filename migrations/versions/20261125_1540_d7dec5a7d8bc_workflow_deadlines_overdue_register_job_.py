@@ -289,8 +289,9 @@ def upgrade() -> None:
     op.create_index(op.f("ix_transfer_record_id"), "transfer", ["record_id"], unique=False)
     op.create_index("ix_transfer_sending_path_state", "transfer", ["sending_path", "state"], unique=False)
     op.create_index(op.f("ix_transfer_workflow_id"), "transfer", ["workflow_id"], unique=False)
+    op.add_column("workflow_instance", sa.Column("clears_on", sa.Date(), nullable=True))
     op.create_index(
-        "ix_workflow_instance_state_started_at", "workflow_instance", ["state", "started_at"], unique=False
+        "ix_workflow_instance_state_clears_on", "workflow_instance", ["state", "clears_on"], unique=False
     )
     op.create_index(
         "uq_workflow_instance_open_subject",
@@ -338,7 +339,9 @@ def downgrade() -> None:
         sqlite_where=sa.text("state = 'OPEN'"),
         postgresql_where=sa.text("state = 'OPEN'"),
     )
-    op.drop_index("ix_workflow_instance_state_started_at", table_name="workflow_instance")
+    op.drop_index("ix_workflow_instance_state_clears_on", table_name="workflow_instance")
+    with op.batch_alter_table("workflow_instance", schema=None) as batch_op:
+        batch_op.drop_column("clears_on")
     op.drop_table("transfer")
     op.drop_table("status_change")
     op.drop_table("overdue_step")

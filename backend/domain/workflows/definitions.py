@@ -216,7 +216,9 @@ class WorkflowDefinition:
     """A kind of multi-party business: its steps in order, and who starts it.
 
     ``starter`` and ``starter_role`` say which unit and role may start (and later withdraw) it; by default
-    the subject school's registrar, who enters data and starts requests (ORG-2).
+    the subject school's registrar, who enters data and starts requests (ORG-2). ``clear_after_days``: a
+    business still open that many calendar days after its start is cleared by the sweep and must be
+    started again, unless it waits at file retrieval (TRF-4: 90 days).
     """
 
     kind: str
@@ -224,6 +226,7 @@ class WorkflowDefinition:
     title: str
     starter: UnitRef = UnitRef.SUBJECT_SCHOOL
     starter_role: Role = Role.REGISTRAR
+    clear_after_days: int | None = None
 
     def __post_init__(self) -> None:
         if not self.kind or len(self.kind) > 40:

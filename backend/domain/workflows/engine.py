@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
@@ -60,6 +60,7 @@ from backend.domain.workflows.errors import (
     DuplicateRequestError,
     InvalidIdempotencyKeyError,
     ReasonRequiredError,
+    RetrievalStepError,
     WorkflowAlreadyOpenError,
     WorkflowConflictError,
 )
@@ -86,7 +87,7 @@ from backend.domain.workflows.workflow import (
     transition,
 )
 from backend.models import IdempotencyKey, WorkflowAction, WorkflowInstance, WorkflowStep
-from backend.models.enums import Role, StepState, WorkflowState
+from backend.models.enums import Role, StepKind, StepState, WorkflowState
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ async def start_workflow(
         raise WorkflowAlreadyOpenError()
 
     now = uow.clock.now()
+    today = local_today(uow.clock)
     instance = WorkflowInstance(
         kind=definition.kind,
         subject_type=subject_type,
@@ -193,6 +195,9 @@ async def start_workflow(
         started_by_id=actor.user_id,
         started_at=now,
         finished_at=None,
+        clears_on=None
+        if definition.clear_after_days is None
+        else today + timedelta(days=definition.clear_after_days),
         data=payload,
     )
     session.add(instance)
@@ -255,8 +260,12 @@ async def act(
     expected_version: int | None = None,
     idempotency_key: str | None = None,
     calendar: WorkingDayCalendar | None = None,
+    completes_retrieval: bool = False,
 ) -> ActResult:
     """Approve or reject the pending step, withdraw the business, or comment on it (REG-4, SEC-3).
+
+    A ``RETRIEVAL`` step (TRF-2) is neither approved nor rejected through here: the business that owns it
+    completes it with ``completes_retrieval=True`` after its own checks (TRF-3: the student reported).
 
     * ``approve``/``reject``: only an actor of the pending step's unit holding its role (ORG-2: never a
       system administrator); a rejection needs a reason. Approving the last step approves the instance.
@@ -305,6 +314,8 @@ async def act(
             ):
                 raise WorkflowConflictError()
             raise ForbiddenError()
+        if (pending.kind is StepKind.RETRIEVAL) != (completes_retrieval and action == "approve"):
+            raise RetrievalStepError()
         role = pending.acting_role
     elif action == "withdraw":
         started = await start_action(session, instance.id)

@@ -56,3 +56,10 @@ class InvalidIdempotencyKeyError(ValidationError):
 
     def __init__(self, message: str | None = None, *, field: str | None = "idempotencyKey") -> None:
         super().__init__(message, field=field)
+
+
+class RetrievalStepError(ConflictError):
+    """A file-retrieval step is completed by the business's retrieval, not by approving (TRF-2, TRF-3)."""
+
+    code = "USE_FILE_RETRIEVAL"
+    message = "该环节为调档，请通过“调档”办理；如不再转入，请撤回申请"
