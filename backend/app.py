@@ -16,6 +16,7 @@ from backend.config import Settings, load_settings
 from backend.graphql.view import XuejiGraphQL
 from backend.http.attachments import attachment_endpoints
 from backend.http.sheets import sheet_endpoints
+from backend.jobs import Scheduler
 from backend.runtime import Runtime
 
 
@@ -38,12 +39,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             status_code=status,
         )
 
+    scheduler = Scheduler(runtime)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        if runtime.settings.scheduler_enabled:
+            scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await runtime.stop()
 
     app = Starlette(

@@ -127,6 +127,28 @@ def cmd_calendar_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_run_due(settings: Settings, _: argparse.Namespace) -> int:
+    from backend.jobs import run_due_jobs
+    from backend.runtime import Runtime
+
+    async def main() -> list[str]:
+        runtime = Runtime.build(settings)
+        await runtime.start()
+        try:
+            runs = await run_due_jobs(runtime)
+        finally:
+            await runtime.stop()
+        return [
+            f"{run.name}: "
+            + ("not due or held by another process" if not run.ran else run.error or str(run.result))
+            for run in runs
+        ]
+
+    for line in asyncio.run(main()):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xueji", description="Xueji 学籍 — student records")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp = calendar.add_parser("import", help="import a year's holidays from a CSV file")
     imp.add_argument("file")
     imp.set_defaults(handler=cmd_calendar_import)
+
+    jobs = sub.add_parser("jobs", help="scheduled jobs").add_subparsers(dest="jobs_command", required=True)
+    jobs.add_parser("run-due", help="run the due jobs once (for cron)").set_defaults(handler=cmd_jobs_run_due)
     return parser
 
 

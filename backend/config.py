@@ -58,6 +58,9 @@ class Settings:
     # empty for none. ``identity_strict`` makes a number missing from it "does not exist".
     identity_population: str = ""
     identity_strict: bool = False
+    # Run the scheduled jobs (workflow sweeps) inside this server process; off when cron runs
+    # ``xueji jobs run-due`` instead. Several processes may all have it on: a lease runs each due job once.
+    scheduler_enabled: bool = True
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -105,6 +105,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         argon2_time_cost=1,
         argon2_memory_kib=1024,
         attachment_dir=tmp_path / "attachments",
+        scheduler_enabled=False,  # tests run the jobs themselves (tests/test_jobs.py)
     )
 
 

@@ -65,6 +65,7 @@ from backend.domain.workflows.errors import (
     WorkflowConflictError,
 )
 from backend.domain.workflows.outcomes import run_outcome_handlers
+from backend.domain.workflows.overdue import record_if_late
 from backend.domain.workflows.policy import can_see, comment_role, is_party, require_business_actor
 from backend.domain.workflows.repository import (
     INSTANCE_TARGET,
@@ -391,6 +392,39 @@ async def cancel_workflow(
     return ActResult(instance=instance, action=recorded_action)
 
 
+async def approve_overdue_step(
+    uow: UnitOfWork, *, actor: SystemActor, instance_id: int, step_id: int, reason: str
+) -> ActResult | None:
+    """The system approves a step whose deadline counts as approval (TRF-4, AH variant).
+
+    Returns ``None`` when the step is no longer the pending one (someone acted first): the sweep's view was
+    stale, and nothing is done.
+    """
+    instance = await load_instance(uow.session, instance_id)
+    steps = [] if instance is None else await load_steps(uow.session, instance_id)
+    if instance is None or instance.state is not WorkflowState.OPEN:
+        return None
+    pending = _pending_step(instance, steps)
+    if pending is None or pending.id != step_id or pending.kind is not StepKind.REVIEW:
+        return None
+    try:
+        recorded_action, opened = await _apply(
+            uow,
+            actor=actor,
+            instance=instance,
+            steps=steps,
+            action="approve",
+            role=None,
+            unit_id=None,
+            comment=reason,
+            attachment_ids=[],
+            calendar=None,
+        )
+    except WorkflowConflictError:
+        return None
+    return ActResult(instance=instance, action=recorded_action, opened=opened)
+
+
 async def finishing_action(session: AsyncSession, instance_id: int) -> WorkflowAction | None:
     """The action that ended a finished instance, for outcome handlers; None while it is open.
 
@@ -458,6 +492,8 @@ async def _apply(
             acted_by_id=actor.user_id if decided else None,
         )
         closed = pending
+        if decided and isinstance(actor, Actor):
+            await record_if_late(uow, instance, pending)
     if plan.skip_waiting:
         await _skip_waiting(uow.session, instance, steps)
     opened: WorkflowStep | None = None

@@ -1,0 +1,332 @@
+"""What the passing of time does to open businesses (TRF-3, TRF-4), as idempotent functions of "now".
+
+``run_sweeps`` runs, in order:
+
+1. ``record_overdue``: pending steps past their due date whose deadline records them late go into the
+   overdue register — one ``INSERT … SELECT … WHERE NOT EXISTS``, so a second run adds nothing.
+2. ``approve_overdue``: pending review steps whose deadline counts as approval (the AH variant of TRF-4)
+   are approved by the system, one engine transition each (each is a decision with its own hash-chained
+   action and outcome); found with one statement.
+3. ``cancel_overdue_retrievals``: a file retrieval not done within its working days cancels the business
+   (TRF-3).
+4. ``clear_stale``: a business still open after its definition's clearing period (``clears_on``: 90 days,
+   TRF-4) is cleared, unless it waits at file retrieval.
+
+Cancelling and clearing are set-based: instances are taken in chunks, and each chunk costs a fixed number
+of statements whatever its size — lock and read the instances, read their last action hashes, skip their
+steps, end them, insert their hash-chained ``cancel`` actions and their audit rows (executemany), and run
+the kind's batch outcome handlers (``outcomes.on_finished_batch``). On PostgreSQL the chunk is read ``FOR
+UPDATE SKIP LOCKED``, so an approver acting at the same moment is neither blocked nor overridden; the end
+``UPDATE`` is guarded by ``state = 'OPEN'`` as every transition is. Every automatic action is the
+system's (no user), visible in the audit log under the business's unit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import String, Table, and_, exists, func, insert, literal, select, update
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.orm.attributes import set_committed_value
+
+from backend.clock import local_today
+from backend.db import UnitOfWork
+from backend.domain.actor import SystemActor
+from backend.domain.workflows.chain import GENESIS, action_hash
+from backend.domain.workflows.engine import TODO_CHANNEL, approve_overdue_step, todo_message
+from backend.domain.workflows.outcomes import run_batch_outcome_handlers
+from backend.domain.workflows.repository import INSTANCE_TARGET
+from backend.domain.workflows.workflow import AUDIT_OPERATIONS
+from backend.models import AuditEntry, OverdueStep, Unit, WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models.enums import DeadlineAction, StepKind, StepState, WorkflowState
+
+SWEEPER = SystemActor(name="workflow-sweep")
+CHUNK = 2000
+REASON_APPROVED = "办理时限届满，视为同意"
+REASON_RETRIEVAL = "未在规定的工作日内调档，系统自动撤销"
+REASON_CLEARED = "业务发起后90日内未办结，系统自动清理，请重新发起"
+ACTION_TABLE = cast(Table, WorkflowAction.__table__)
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+
+
+@dataclass
+class SweepReport:
+    """What one run did; every count is 0 on an immediate second run."""
+
+    overdue_recorded: int = 0
+    approved: int = 0
+    retrievals_cancelled: int = 0
+    cleared: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "overdueRecorded": self.overdue_recorded,
+            "approved": self.approved,
+            "retrievalsCancelled": self.retrievals_cancelled,
+            "cleared": self.cleared,
+        }
+
+
+async def run_sweeps(uow: UnitOfWork) -> SweepReport:
+    """Every workflow sweep, as of ``uow.clock``'s now."""
+    return SweepReport(
+        overdue_recorded=await record_overdue(uow),
+        approved=await approve_overdue(uow),
+        retrievals_cancelled=await cancel_overdue_retrievals(uow),
+        cleared=await clear_stale(uow),
+    )
+
+
+async def record_overdue(uow: UnitOfWork) -> int:
+    """Register pending steps past their due date (TRF-4, MON-2); one statement."""
+    today = local_today(uow.clock)
+    step = WorkflowStep
+    late = (
+        select(
+            step.id,
+            step.instance_id,
+            WorkflowInstance.kind,
+            step.name,
+            step.acting_unit_id,
+            step.acting_role,
+            Unit.path,
+            step.due_on,
+            func.substr(sql_cast(step.due_on, String), 1, 7),
+            literal(uow.clock.now(), OverdueStep.recorded_at.type),
+        )
+        .join(WorkflowInstance, WorkflowInstance.id == step.instance_id)
+        .join(Unit, Unit.id == step.acting_unit_id)
+        .where(
+            step.state == StepState.PENDING,
+            step.due_on < today,
+            step.on_deadline == DeadlineAction.RECORD_OVERDUE,
+            ~exists().where(OverdueStep.step_id == step.id),
+        )
+    )
+    columns = [
+        OverdueStep.step_id,
+        OverdueStep.instance_id,
+        OverdueStep.kind,
+        OverdueStep.step_name,
+        OverdueStep.acting_unit_id,
+        OverdueStep.acting_role,
+        OverdueStep.unit_path,
+        OverdueStep.due_on,
+        OverdueStep.month,
+        OverdueStep.recorded_at,
+    ]
+    result = await uow.session.execute(insert(OverdueStep).from_select(columns, late))
+    return max(int(getattr(result, "rowcount", 0) or 0), 0)
+
+
+async def approve_overdue(uow: UnitOfWork) -> int:
+    """Approve, as the system, review steps whose deadline counts as approval (TRF-4, AH 24)."""
+    today = local_today(uow.clock)
+    due = (
+        await uow.session.execute(
+            select(WorkflowStep.instance_id, WorkflowStep.id)
+            .where(
+                WorkflowStep.state == StepState.PENDING,
+                WorkflowStep.due_on < today,
+                WorkflowStep.on_deadline == DeadlineAction.APPROVE,
+                WorkflowStep.kind == StepKind.REVIEW,
+            )
+            .order_by(WorkflowStep.instance_id)
+        )
+    ).all()
+    approved = 0
+    for instance_id, step_id in due:
+        result = await approve_overdue_step(
+            uow, actor=SWEEPER, instance_id=instance_id, step_id=step_id, reason=REASON_APPROVED
+        )
+        approved += result is not None
+    return approved
+
+
+async def cancel_overdue_retrievals(uow: UnitOfWork) -> int:
+    """Cancel businesses whose file retrieval passed its due date (TRF-3)."""
+    today = local_today(uow.clock)
+    pending_retrieval_late = exists().where(
+        WorkflowStep.instance_id == WorkflowInstance.id,
+        WorkflowStep.state == StepState.PENDING,
+        WorkflowStep.due_on < today,
+        WorkflowStep.on_deadline == DeadlineAction.CANCEL,
+    )
+    return await _end_all(uow, pending_retrieval_late, REASON_RETRIEVAL)
+
+
+async def clear_stale(uow: UnitOfWork) -> int:
+    """Clear businesses open past their clearing date, except those at file retrieval (TRF-4)."""
+    today = local_today(uow.clock)
+    at_retrieval = exists().where(
+        WorkflowStep.instance_id == WorkflowInstance.id,
+        WorkflowStep.state == StepState.PENDING,
+        WorkflowStep.kind == StepKind.RETRIEVAL,
+    )
+    return await _end_all(uow, and_(WorkflowInstance.clears_on < today, ~at_retrieval), REASON_CLEARED)
+
+
+async def _end_all(uow: UnitOfWork, condition: Any, reason: str) -> int:
+    """Cancel every open instance matching ``condition``, a chunk at a time."""
+    ended = 0
+    while True:
+        stmt = (
+            select(WorkflowInstance)
+            .where(WorkflowInstance.state == WorkflowState.OPEN, condition)
+            .order_by(WorkflowInstance.id)
+            .limit(CHUNK)
+            .with_for_update(skip_locked=True)
+        )
+        instances = list((await uow.session.scalars(stmt)).all())
+        if not instances:
+            return ended
+        await _cancel_chunk(uow, instances, reason)
+        ended += len(instances)
+        if len(instances) < CHUNK:
+            return ended
+
+
+async def _cancel_chunk(uow: UnitOfWork, instances: Sequence[WorkflowInstance], reason: str) -> None:
+    """End ``instances`` (locked, open) as CANCELLED with a fixed number of statements."""
+    session = uow.session
+    now = uow.clock.now()
+    ids = [instance.id for instance in instances]
+    previous = dict(
+        (
+            await session.execute(
+                select(WorkflowAction.instance_id, WorkflowAction.hash).where(
+                    WorkflowAction.id.in_(
+                        select(func.max(WorkflowAction.id))
+                        .where(WorkflowAction.instance_id.in_(ids))
+                        .group_by(WorkflowAction.instance_id)
+                    )
+                )
+            )
+        ).all()
+    )
+    pending = (
+        await session.execute(
+            select(WorkflowStep.acting_unit_id, WorkflowStep.acting_role)
+            .where(WorkflowStep.instance_id.in_(ids), WorkflowStep.state == StepState.PENDING)
+            .distinct()
+        )
+    ).all()
+    await session.execute(
+        update(WorkflowStep)
+        .where(
+            WorkflowStep.instance_id.in_(ids),
+            WorkflowStep.state.in_((StepState.PENDING, StepState.WAITING)),
+        )
+        .values(state=StepState.SKIPPED)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(WorkflowInstance)
+        .where(WorkflowInstance.id.in_(ids), WorkflowInstance.state == WorkflowState.OPEN)
+        .values(state=WorkflowState.CANCELLED, version=WorkflowInstance.version + 1, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    actions = [
+        _cancel_action(instance, previous.get(instance.id) or GENESIS, now, reason) for instance in instances
+    ]
+    await session.execute(insert(ACTION_TABLE), [_action_values(action) for action in actions])
+    # An ended instance has exactly one cancel action: its id, for the audit anchor.
+    action_ids = {
+        instance_id: action_id
+        for action_id, instance_id in await session.execute(
+            select(WorkflowAction.id, WorkflowAction.instance_id).where(
+                WorkflowAction.instance_id.in_(ids), WorkflowAction.action == "cancel"
+            )
+        )
+    }
+    before = {instance.id: _snapshot(instance) for instance in instances}
+    for instance in instances:
+        set_committed_value(instance, "state", WorkflowState.CANCELLED)
+        set_committed_value(instance, "version", instance.version + 1)
+        set_committed_value(instance, "finished_at", now)
+    await session.execute(
+        insert(AUDIT_TABLE),
+        [
+            _audit_values(instance, action, action_ids[instance.id], before[instance.id], now)
+            for instance, action in zip(instances, actions, strict=True)
+        ],
+    )
+    by_kind: dict[str, list[WorkflowInstance]] = defaultdict(list)
+    for instance in instances:
+        by_kind[instance.kind].append(instance)
+    for kind, members in by_kind.items():
+        await run_batch_outcome_handlers(uow, kind, members, WorkflowState.CANCELLED)
+    for unit_id, role in pending:
+        uow.notify(TODO_CHANNEL, todo_message(unit_id, role))
+
+
+def _cancel_action(instance: WorkflowInstance, previous: str, now: datetime, reason: str) -> WorkflowAction:
+    action = WorkflowAction(
+        instance_id=instance.id,
+        position=instance.current_step,
+        action="cancel",
+        user_id=None,
+        delegate_id=None,
+        role=None,
+        unit_id=None,
+        at=now,
+        comment=reason,
+        attachment_ids=[],
+        previous_hash=previous,
+        hash="",
+    )
+    action.hash = action_hash(previous, action)
+    return action
+
+
+def _action_values(action: WorkflowAction) -> dict[str, Any]:
+    return {
+        "instance_id": action.instance_id,
+        "position": action.position,
+        "action": action.action,
+        "user_id": None,
+        "delegate_id": None,
+        "role": None,
+        "unit_id": None,
+        "at": action.at,
+        "comment": action.comment,
+        "attachment_ids": [],
+        "previous_hash": action.previous_hash,
+        "hash": action.hash,
+    }
+
+
+def _snapshot(instance: WorkflowInstance) -> dict[str, Any]:
+    return {"state": str(instance.state), "currentStep": instance.current_step, "version": instance.version}
+
+
+def _audit_values(
+    instance: WorkflowInstance, action: WorkflowAction, action_id: int, before: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The row ``engine._audit`` writes for an action, for the system under the business's unit."""
+    return {
+        "at": now,
+        "user_id": None,
+        "delegate_id": None,
+        "role": None,
+        "unit_id": None,
+        "unit_path": instance.unit_path,
+        "operation": AUDIT_OPERATIONS["cancel"],
+        "target_type": INSTANCE_TARGET,
+        "target_id": str(instance.id),
+        "before": before,
+        "after": {
+            **_snapshot(instance),
+            "action": "cancel",
+            "position": action.position,
+            "actionId": action_id,
+            "actionHash": action.hash,
+            "comment": action.comment,
+            "system": SWEEPER.name,
+        },
+        "ip": None,
+    }
