@@ -11,14 +11,41 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from backend.models import WorkflowAction
+from backend.models.enums import Role
+
+
+class ActionFields(Protocol):
+    """What an action's hash covers; a ``WorkflowAction`` row, or a plain record of one (bulk sweeps)."""
+
+    @property
+    def instance_id(self) -> int: ...
+    @property
+    def position(self) -> int | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def delegate_id(self) -> int | None: ...
+    @property
+    def role(self) -> Role | None: ...
+    @property
+    def unit_id(self) -> int | None: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def comment(self) -> str | None: ...
+    @property
+    def attachment_ids(self) -> list[int]: ...
+
 
 GENESIS = "0" * 64
 
 
-def canonical_fields(action: WorkflowAction) -> dict[str, Any]:
+def canonical_fields(action: ActionFields) -> dict[str, Any]:
     """The fields an action's hash covers: who did what, in which role and unit, when, and why."""
     return {
         "instance": action.instance_id,
@@ -34,7 +61,7 @@ def canonical_fields(action: WorkflowAction) -> dict[str, Any]:
     }
 
 
-def action_hash(previous_hash: str, action: WorkflowAction) -> str:
+def action_hash(previous_hash: str, action: ActionFields) -> str:
     payload = json.dumps(canonical_fields(action), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((previous_hash + payload).encode("utf-8")).hexdigest()
 

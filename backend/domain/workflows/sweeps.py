@@ -3,7 +3,8 @@
 ``run_sweeps`` runs, in order:
 
 1. ``record_overdue``: pending steps past their due date whose deadline records them late go into the
-   overdue register — one ``INSERT … SELECT … WHERE NOT EXISTS``, so a second run adds nothing.
+   overdue register — one ``INSERT … SELECT … ON CONFLICT DO NOTHING``: a step registered before
+   conflicts on the unique ``step_id``, so a second run adds nothing.
 2. ``approve_overdue``: pending review steps whose deadline counts as approval (the AH variant of TRF-4)
    are approved by the system, one engine transition each (each is a decision with its own hash-chained
    action and outcome); found with one statement.
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, exists, func, insert, literal, select, update
+from sqlalchemy import String, Table, and_, func, insert, literal, select, update
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.clock import local_today
@@ -104,7 +106,6 @@ async def record_overdue(uow: UnitOfWork) -> int:
             step.state == StepState.PENDING,
             step.due_on < today,
             step.on_deadline == DeadlineAction.RECORD_OVERDUE,
-            ~exists().where(OverdueStep.step_id == step.id),
         )
     )
     columns = [
@@ -119,7 +120,17 @@ async def record_overdue(uow: UnitOfWork) -> int:
         OverdueStep.month,
         OverdueStep.recorded_at,
     ]
-    result = await uow.session.execute(insert(OverdueStep).from_select(columns, late))
+    # ON CONFLICT rather than NOT EXISTS: an anti-join against the table being filled made PostgreSQL
+    # rescan the new rows for every row (planned on an empty table) — 43 s instead of 1 s at 100,000.
+    dialect_insert = (
+        postgresql.insert if uow.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    stmt = (
+        dialect_insert(OverdueStep)
+        .from_select(columns, late)
+        .on_conflict_do_nothing(index_elements=["step_id"])
+    )
+    result = await uow.session.execute(stmt)
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
@@ -150,11 +161,13 @@ async def approve_overdue(uow: UnitOfWork) -> int:
 async def cancel_overdue_retrievals(uow: UnitOfWork) -> int:
     """Cancel businesses whose file retrieval passed its due date (TRF-3)."""
     today = local_today(uow.clock)
-    pending_retrieval_late = exists().where(
-        WorkflowStep.instance_id == WorkflowInstance.id,
-        WorkflowStep.state == StepState.PENDING,
-        WorkflowStep.due_on < today,
-        WorkflowStep.on_deadline == DeadlineAction.CANCEL,
+    # Uncorrelated: evaluated once on the (state, due_on) index, not once per instance.
+    pending_retrieval_late = WorkflowInstance.id.in_(
+        select(WorkflowStep.instance_id).where(
+            WorkflowStep.state == StepState.PENDING,
+            WorkflowStep.due_on < today,
+            WorkflowStep.on_deadline == DeadlineAction.CANCEL,
+        )
     )
     return await _end_all(uow, pending_retrieval_late, REASON_RETRIEVAL)
 
@@ -162,10 +175,10 @@ async def cancel_overdue_retrievals(uow: UnitOfWork) -> int:
 async def clear_stale(uow: UnitOfWork) -> int:
     """Clear businesses open past their clearing date, except those at file retrieval (TRF-4)."""
     today = local_today(uow.clock)
-    at_retrieval = exists().where(
-        WorkflowStep.instance_id == WorkflowInstance.id,
-        WorkflowStep.state == StepState.PENDING,
-        WorkflowStep.kind == StepKind.RETRIEVAL,
+    at_retrieval = WorkflowInstance.id.in_(
+        select(WorkflowStep.instance_id).where(
+            WorkflowStep.state == StepState.PENDING, WorkflowStep.kind == StepKind.RETRIEVAL
+        )
     )
     return await _end_all(uow, and_(WorkflowInstance.clears_on < today, ~at_retrieval), REASON_CLEARED)
 
@@ -233,7 +246,8 @@ async def _cancel_chunk(uow: UnitOfWork, instances: Sequence[WorkflowInstance], 
     actions = [
         _cancel_action(instance, previous.get(instance.id) or GENESIS, now, reason) for instance in instances
     ]
-    await session.execute(insert(ACTION_TABLE), [_action_values(action) for action in actions])
+    values = [_action_values(action) for action in actions]
+    await session.execute(insert(ACTION_TABLE), values)
     # An ended instance has exactly one cancel action: its id, for the audit anchor.
     action_ids = {
         instance_id: action_id
@@ -251,8 +265,8 @@ async def _cancel_chunk(uow: UnitOfWork, instances: Sequence[WorkflowInstance], 
     await session.execute(
         insert(AUDIT_TABLE),
         [
-            _audit_values(instance, action, action_ids[instance.id], before[instance.id], now)
-            for instance, action in zip(instances, actions, strict=True)
+            _audit_values(instance, action, row["hash"], action_ids[instance.id], before[instance.id], now)
+            for instance, action, row in zip(instances, actions, values, strict=True)
         ],
     )
     by_kind: dict[str, list[WorkflowInstance]] = defaultdict(list)
@@ -264,26 +278,28 @@ async def _cancel_chunk(uow: UnitOfWork, instances: Sequence[WorkflowInstance], 
         uow.notify(TODO_CHANNEL, todo_message(unit_id, role))
 
 
-def _cancel_action(instance: WorkflowInstance, previous: str, now: datetime, reason: str) -> WorkflowAction:
-    action = WorkflowAction(
-        instance_id=instance.id,
-        position=instance.current_step,
-        action="cancel",
-        user_id=None,
-        delegate_id=None,
-        role=None,
-        unit_id=None,
-        at=now,
-        comment=reason,
-        attachment_ids=[],
-        previous_hash=previous,
-        hash="",
-    )
-    action.hash = action_hash(previous, action)
-    return action
+@dataclass(frozen=True)
+class CancelAction:
+    """A system ``cancel`` action as inserted in bulk (``chain.ActionFields``): no ORM object per row."""
+
+    instance_id: int
+    position: int
+    at: datetime
+    comment: str
+    previous_hash: str
+    action: str = "cancel"
+    user_id: None = None
+    delegate_id: None = None
+    role: None = None
+    unit_id: None = None
+    attachment_ids: list[int] = field(default_factory=list)
 
 
-def _action_values(action: WorkflowAction) -> dict[str, Any]:
+def _cancel_action(instance: WorkflowInstance, previous: str, now: datetime, reason: str) -> CancelAction:
+    return CancelAction(instance.id, instance.current_step, now, reason, previous)
+
+
+def _action_values(action: CancelAction) -> dict[str, Any]:
     return {
         "instance_id": action.instance_id,
         "position": action.position,
@@ -296,7 +312,7 @@ def _action_values(action: WorkflowAction) -> dict[str, Any]:
         "comment": action.comment,
         "attachment_ids": [],
         "previous_hash": action.previous_hash,
-        "hash": action.hash,
+        "hash": action_hash(action.previous_hash, action),
     }
 
 
@@ -305,7 +321,12 @@ def _snapshot(instance: WorkflowInstance) -> dict[str, Any]:
 
 
 def _audit_values(
-    instance: WorkflowInstance, action: WorkflowAction, action_id: int, before: dict[str, Any], now: datetime
+    instance: WorkflowInstance,
+    action: CancelAction,
+    hashed: str,
+    action_id: int,
+    before: dict[str, Any],
+    now: datetime,
 ) -> dict[str, Any]:
     """The row ``engine._audit`` writes for an action, for the system under the business's unit."""
     return {
@@ -324,7 +345,7 @@ def _audit_values(
             "action": "cancel",
             "position": action.position,
             "actionId": action_id,
-            "actionHash": action.hash,
+            "actionHash": hashed,
             "comment": action.comment,
             "system": SWEEPER.name,
         },
