@@ -13,14 +13,15 @@ from strawberry.types import Info
 from backend.clock import local_today
 from backend.domain.actor import Actor
 from backend.domain.permissions import Operation
-from backend.domain.workflows import engine
+from backend.domain.workflows import engine, overdue
 from backend.domain.workflows.queries import get_instance, to_do
 from backend.graphql.edge import Failed, context, parse_id, write
 from backend.graphql.enums import Role
 from backend.graphql.errors import UserError
 from backend.graphql.operations import performs
 from backend.graphql.pagination import Connection, to_connection
-from backend.models import WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.graphql.units.types import UnitType
+from backend.models import OverdueStep, WorkflowAction, WorkflowInstance, WorkflowStep
 from backend.models.enums import StepState, WorkflowState
 
 strawberry.enum(WorkflowState, description="业务办理状态")
@@ -125,6 +126,43 @@ class ToDoItem:
     working_days_left: int | None = strawberry.field(description="距期限的工作日数（负数为已逾期；未知为空）")
 
 
+@strawberry.type(name="OverdueStep", description="超期未办理的审核步骤（每步10个工作日，TRF-4）")
+class OverdueStepType:
+    workflow_id: strawberry.ID
+    kind: str
+    step_name: str
+    acting_unit_id: strawberry.ID
+    acting_role: Role
+    due_on: date
+    month: str
+    recorded_at: datetime
+
+    @classmethod
+    def from_model(cls, row: OverdueStep) -> OverdueStepType:
+        return cls(
+            workflow_id=strawberry.ID(str(row.instance_id)),
+            kind=row.kind,
+            step_name=row.step_name,
+            acting_unit_id=strawberry.ID(str(row.acting_unit_id)),
+            acting_role=row.acting_role,
+            due_on=row.due_on,
+            month=row.month,
+            recorded_at=row.recorded_at,
+        )
+
+    @strawberry.field(description="超期的单位")
+    async def acting_unit(self, info: Info) -> UnitType | None:
+        unit = await context(info).loaders.unit.load(int(self.acting_unit_id))
+        return None if unit is None else UnitType.from_model(unit)
+
+
+@strawberry.type(description="月度通报：各单位超期办理的步骤数")
+class OverdueCount:
+    unit_id: strawberry.ID
+    unit_name: str
+    count: int
+
+
 @strawberry.type
 class WorkflowPayload:
     errors: list[UserError]
@@ -169,6 +207,46 @@ class WorkflowQueries:
         if timeline is None:
             return None
         return WorkflowType.from_model(timeline.instance, timeline.steps, timeline.actions)
+
+    @strawberry.field(
+        description="超期登记：某月（YYYY-MM）到期未办理的步骤，本单位及下级",
+        metadata=performs(Operation.ACT_ON_WORKFLOWS),
+    )
+    async def overdue_steps(
+        self,
+        info: Info,
+        month: str,
+        unit_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[OverdueStepType]:
+        ctx = context(info)
+        page = await ctx.query(
+            overdue.overdue_steps,
+            month=month,
+            unit_id=None if unit_id is None else parse_id(unit_id, "unitId"),
+            first=first,
+            after=after,
+            max_page=ctx.runtime.settings.max_page_size,
+        )
+        return to_connection(page, OverdueStepType.from_model)
+
+    @strawberry.field(
+        description="月度通报：某月各单位超期办理的步骤数，多者在前",
+        metadata=performs(Operation.ACT_ON_WORKFLOWS),
+    )
+    async def overdue_circular(
+        self, info: Info, month: str, unit_id: strawberry.ID | None = None
+    ) -> list[OverdueCount]:
+        rows = await context(info).query(
+            overdue.overdue_by_unit,
+            month=month,
+            unit_id=None if unit_id is None else parse_id(unit_id, "unitId"),
+        )
+        return [
+            OverdueCount(unit_id=strawberry.ID(str(r.unit_id)), unit_name=r.unit_name, count=r.count)
+            for r in rows
+        ]
 
 
 @strawberry.type
