@@ -29,16 +29,18 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+import backend.domain.businesses  # noqa: F401 - registers every business's outcome handlers
 from backend.db import UnitOfWork
 from backend.domain.actor import SystemActor
 from backend.domain.audit.service import record_audit
-from backend.domain.workflows.sweeps import run_sweeps
+from backend.domain.workflows.sweeps import Begin, run_sweeps
 from backend.models import JobLease
 from backend.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JobFunction = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
+# A job gets the way to open units of work: it decides how many transactions it needs.
+JobFunction = Callable[[Begin], Awaitable[dict[str, Any]]]
 SCHEDULER = SystemActor(name="scheduler")
 WAKE_SECONDS = 60
 
@@ -51,8 +53,8 @@ class Job:
     ttl: timedelta = timedelta(minutes=30)
 
 
-async def _workflow_sweeps(uow: UnitOfWork) -> dict[str, Any]:
-    return (await run_sweeps(uow)).as_json()
+async def _workflow_sweeps(begin: Begin) -> dict[str, Any]:
+    return (await run_sweeps(begin)).as_json()
 
 
 # Hourly: deadlines are dates, so one run a day would do; hourly catches up soon after a restart.
@@ -115,8 +117,8 @@ async def _acquire(runtime: Runtime, job: Job, me: str) -> bool:
 async def _run(runtime: Runtime, job: Job, me: str) -> JobRun:
     started = runtime.clock.now()
     try:
+        result = await job.run(runtime.unit_of_work)
         async with runtime.unit_of_work() as uow:
-            result = await job.run(uow)
             await record_audit(
                 uow,
                 actor=SCHEDULER,

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from backend.clock import FixedClock
 from backend.config import Settings
-from backend.db import UnitOfWork
+from backend.domain.workflows.sweeps import Begin
 from backend.jobs import Job, Scheduler, lease_of, run_due_jobs
 from backend.models import AuditEntry, JobLease
 from backend.runtime import Runtime
@@ -76,7 +76,7 @@ async def test_a_dead_holders_lease_expires(runtime: Runtime, clock: FixedClock)
 async def test_a_failing_job_is_recorded_and_retried(runtime: Runtime, clock: FixedClock) -> None:
     calls: list[int] = []
 
-    async def flaky(uow: UnitOfWork) -> dict[str, Any]:
+    async def flaky(begin: Begin) -> dict[str, Any]:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("database went away")

@@ -46,8 +46,7 @@ async def test_the_county_reads_its_schools_overdue_steps(api: Api) -> None:
                 context=WorkflowContext(subject_school=school),
             )
     clock.set(datetime(2026, 11, 17, 0, 5, tzinfo=SHANGHAI))  # the 10 working days ended on 11-16
-    async with api.runtime.unit_of_work() as uow:
-        assert (await run_sweeps(uow)).overdue_recorded == 2
+    assert (await run_sweeps(api.runtime.unit_of_work)).overdue_recorded == 2
 
     county = await api.login(COUNTY_LEADER)  # 蜀山区: sees its own school, not 芜湖's
     circular = await api.post(CIRCULAR, {"m": "2026-11"}, token=county)

@@ -5,9 +5,9 @@
 1. ``record_overdue``: pending steps past their due date whose deadline records them late go into the
    overdue register — one ``INSERT … SELECT … ON CONFLICT DO NOTHING``: a step registered before
    conflicts on the unique ``step_id``, so a second run adds nothing.
-2. ``approve_overdue``: pending review steps whose deadline counts as approval (the AH variant of TRF-4)
-   are approved by the system, one engine transition each (each is a decision with its own hash-chained
-   action and outcome); found with one statement.
+2. Automatic approval: pending review steps whose deadline counts as approval (the AH variant of TRF-4)
+   are approved by the system, one engine transition and one transaction each (each is a decision with
+   its own hash-chained action and outcome); found with one statement (``overdue_approvals``).
 3. ``cancel_overdue_retrievals``: a file retrieval not done within its working days cancels the business
    (TRF-3).
 4. ``clear_stale``: a business still open after its definition's clearing period (``clears_on``: 90 days,
@@ -24,8 +24,10 @@ system's (no user), visible in the audit log under the business's unit.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -38,6 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from backend.clock import local_today
 from backend.db import UnitOfWork
 from backend.domain.actor import SystemActor
+from backend.domain.errors import DomainError
 from backend.domain.workflows.chain import GENESIS, action_hash
 from backend.domain.workflows.engine import TODO_CHANNEL, approve_overdue_step, todo_message
 from backend.domain.workflows.outcomes import run_batch_outcome_handlers
@@ -46,6 +49,9 @@ from backend.domain.workflows.workflow import AUDIT_OPERATIONS
 from backend.models import AuditEntry, OverdueStep, Unit, WorkflowAction, WorkflowInstance, WorkflowStep
 from backend.models.enums import DeadlineAction, StepKind, StepState, WorkflowState
 
+log = logging.getLogger(__name__)
+
+Begin = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 SWEEPER = SystemActor(name="workflow-sweep")
 CHUNK = 2000
 REASON_APPROVED = "办理时限届满，视为同意"
@@ -73,14 +79,33 @@ class SweepReport:
         }
 
 
-async def run_sweeps(uow: UnitOfWork) -> SweepReport:
-    """Every workflow sweep, as of ``uow.clock``'s now."""
-    return SweepReport(
-        overdue_recorded=await record_overdue(uow),
-        approved=await approve_overdue(uow),
-        retrievals_cancelled=await cancel_overdue_retrievals(uow),
-        cleared=await clear_stale(uow),
-    )
+async def run_sweeps(begin: Begin) -> SweepReport:
+    """Every workflow sweep as of the clock's now, each in its own transaction from ``begin``.
+
+    Separate transactions so that one business whose automatic approval its own rules refuse (its outcome
+    handler raises: say, the record changed meanwhile) is logged and left for a person, while every other
+    sweep and approval still commits.
+    """
+    report = SweepReport()
+    async with begin() as uow:
+        report.overdue_recorded = await record_overdue(uow)
+    async with begin() as uow:
+        due = await overdue_approvals(uow)
+    for instance_id, step_id in due:
+        try:
+            async with begin() as uow:
+                result = await approve_overdue_step(
+                    uow, actor=SWEEPER, instance_id=instance_id, step_id=step_id, reason=REASON_APPROVED
+                )
+        except DomainError as error:
+            log.warning("automatic approval of workflow %s refused: %s", instance_id, error.code)
+            continue
+        report.approved += result is not None
+    async with begin() as uow:
+        report.retrievals_cancelled = await cancel_overdue_retrievals(uow)
+    async with begin() as uow:
+        report.cleared = await clear_stale(uow)
+    return report
 
 
 async def record_overdue(uow: UnitOfWork) -> int:
@@ -134,28 +159,20 @@ async def record_overdue(uow: UnitOfWork) -> int:
     return max(int(getattr(result, "rowcount", 0) or 0), 0)
 
 
-async def approve_overdue(uow: UnitOfWork) -> int:
-    """Approve, as the system, review steps whose deadline counts as approval (TRF-4, AH 24)."""
+async def overdue_approvals(uow: UnitOfWork) -> list[tuple[int, int]]:
+    """(instance, step) of pending review steps whose deadline counts as approval (TRF-4, AH 24)."""
     today = local_today(uow.clock)
-    due = (
-        await uow.session.execute(
-            select(WorkflowStep.instance_id, WorkflowStep.id)
-            .where(
-                WorkflowStep.state == StepState.PENDING,
-                WorkflowStep.due_on < today,
-                WorkflowStep.on_deadline == DeadlineAction.APPROVE,
-                WorkflowStep.kind == StepKind.REVIEW,
-            )
-            .order_by(WorkflowStep.instance_id)
+    rows = await uow.session.execute(
+        select(WorkflowStep.instance_id, WorkflowStep.id)
+        .where(
+            WorkflowStep.state == StepState.PENDING,
+            WorkflowStep.due_on < today,
+            WorkflowStep.on_deadline == DeadlineAction.APPROVE,
+            WorkflowStep.kind == StepKind.REVIEW,
         )
-    ).all()
-    approved = 0
-    for instance_id, step_id in due:
-        result = await approve_overdue_step(
-            uow, actor=SWEEPER, instance_id=instance_id, step_id=step_id, reason=REASON_APPROVED
-        )
-        approved += result is not None
-    return approved
+        .order_by(WorkflowStep.instance_id)
+    )
+    return [(instance_id, step_id) for instance_id, step_id in rows]
 
 
 async def cancel_overdue_retrievals(uow: UnitOfWork) -> int:

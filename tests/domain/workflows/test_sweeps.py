@@ -12,14 +12,15 @@ from backend.clock import SHANGHAI, FixedClock
 from backend.config import Settings
 from backend.db import Database, UnitOfWork
 from backend.domain.actor import SystemActor
+from backend.domain.errors import ConflictError
 from backend.domain.settings import set_province_setting
 from backend.domain.workflows.definitions import StepSpec, UnitRef, WorkflowDefinition
 from backend.domain.workflows.engine import act, verify_chain
 from backend.domain.workflows.outcomes import on_finished_batch, register_outcome, unregister_outcome
 from backend.domain.workflows.overdue import overdue_by_unit, overdue_steps
 from backend.domain.workflows.sweeps import (
-    approve_overdue,
     clear_stale,
+    overdue_approvals,
     record_overdue,
     run_sweeps,
 )
@@ -67,8 +68,7 @@ def definition(
 
 async def sweep(w: World, day: date, hour: int = 0) -> dict[str, int]:
     w.clock.set(at(day, hour))
-    async with w.uow() as uow:
-        return (await run_sweeps(uow)).as_json()
+    return (await run_sweeps(w.uow)).as_json()
 
 
 async def steps_of(w: World, instance_id: int) -> list[WorkflowStep]:
@@ -304,4 +304,31 @@ async def test_record_overdue_is_one_statement(w: World) -> None:
     w.clock.set(at(date(2026, 11, 10)))
     async with w.uow() as uow:
         assert await record_overdue(uow) == 5
-        assert await approve_overdue(uow) == 0
+        assert await overdue_approvals(uow) == []
+
+
+async def test_an_automatic_approval_its_business_refuses_leaves_the_others_done(w: World) -> None:
+    # RULES: TRF-4
+    one_step = WorkflowDefinition(
+        kind=unique_kind(),
+        title="测试业务",
+        steps=(
+            StepSpec("学校审核", UnitRef.SUBJECT_SCHOOL, Role.LEADER, 1, on_deadline=DeadlineAction.APPROVE),
+        ),
+    )
+    w.clock.set(at(date(2026, 11, 2)))
+    refused, accepted = await start(w, one_step), await start(w, one_step)
+
+    async def outcome(uow: UnitOfWork, inst: WorkflowInstance, state: WorkflowState) -> None:
+        if inst.id == refused.id:
+            raise ConflictError("学籍已变化，须人工办理")
+
+    register_outcome(one_step.kind, outcome)
+    try:
+        report = await sweep(w, date(2026, 11, 5))
+    finally:
+        unregister_outcome(one_step.kind, outcome)
+
+    assert report["approved"] == 1
+    assert (await instance(w, accepted.id)).state is WorkflowState.APPROVED
+    assert (await instance(w, refused.id)).state is WorkflowState.OPEN  # rolled back, left for a person
