@@ -38,7 +38,8 @@ from backend.domain.records.service import (
 )
 from backend.domain.settings import load_province_settings
 from backend.domain.workflows.definitions import CHANGE_REQUEST_REVIEW, WorkflowContext, change_request_review
-from backend.domain.workflows.engine import start_workflow
+from backend.domain.workflows.engine import start_workflow, started_with_key
+from backend.domain.workflows.errors import InvalidIdempotencyKeyError
 from backend.domain.workflows.outcomes import on_finished
 from backend.models import ChangeRequest, RecordHistory, StudentRecord, Unit, WorkflowInstance
 from backend.models.enums import NumberKind, WorkflowState
@@ -75,16 +76,24 @@ async def request_change(
     values: Mapping[str, Any],
     reason: str,
     proof_ids: Sequence[int],
+    idempotency_key: str | None = None,
 ) -> ChangeRequest:
     """Ask for a change of controlled fields and start its review (CHG-3, SEC-6).
 
     Only controlled fields may be asked for (others the school edits directly, CHG-2); identity fields
-    need proof (CHG-3); graduated records are read-only (CHG-7).
+    need proof (CHG-3); graduated records are read-only (CHG-7). With ``idempotency_key`` a retry by the
+    same user returns the first request and writes nothing.
     """
     record = await uow.session.get(StudentRecord, record_id, with_for_update=True)
     if record is None:
         raise NotFoundError(field="recordId")
     authorize(actor, Operation.MANAGE_RECORDS, record.unit_path)
+    replayed = await started_with_key(uow.session, actor, idempotency_key, kind=CHANGE_REQUEST_REVIEW)
+    if replayed is not None:
+        first = await uow.session.get(ChangeRequest, replayed.subject_id)
+        if first is None or first.record_id != record.id:
+            raise InvalidIdempotencyKeyError()
+        return first
     if record.status in READ_ONLY_STATUSES:
         raise RecordReadOnlyError()
     controlled = await locked_keys(uow.session, record)
@@ -130,6 +139,7 @@ async def request_change(
         subject_type=SUBJECT,
         subject_id=request.id,
         context=WorkflowContext(subject_school=school),
+        idempotency_key=idempotency_key,
     )
     request.workflow_id = instance.id
     uow.session.add(

@@ -76,7 +76,8 @@ from backend.domain.records.numbers import (
 from backend.domain.settings import SETTINGS, ProvinceSettings, describe_windows, load_province_settings
 from backend.domain.units.tree import path_ids
 from backend.domain.workflows.definitions import REGISTRATION_REVIEW, WorkflowContext, registration_review
-from backend.domain.workflows.engine import finishing_action, start_workflow
+from backend.domain.workflows.engine import finishing_action, start_workflow, started_with_key
+from backend.domain.workflows.errors import InvalidIdempotencyKeyError
 from backend.domain.workflows.outcomes import on_finished
 from backend.models import (
     Attachment,
@@ -375,13 +376,14 @@ def require_open(settings: ProvinceSettings, kind: RegistrationKind, today: date
 
 
 async def submit_registration(
-    uow: UnitOfWork, *, actor: Actor | SystemActor, record_id: int
+    uow: UnitOfWork, *, actor: Actor | SystemActor, record_id: int, idempotency_key: str | None = None
 ) -> StudentRecord:
     """Send a draft or returned record for review: DRAFT/RETURNED -> IN_REVIEW (REG-4).
 
     Every required field must be filled and one guardian given. From now on key information is
     controlled (SEC-6). Writes history ``SUBMITTED``, audit ``record.submitted``, then calls
-    ``on_registration_submitted``.
+    ``on_registration_submitted``. With ``idempotency_key`` a retry by the same user returns the record
+    as the first call left it and writes nothing.
 
     Raises:
         RegistrationStateError: the record is not a draft or returned.
@@ -389,6 +391,11 @@ async def submit_registration(
     """
     record = await _load_record(uow, record_id)
     _require_registrar(actor, record.unit_path)
+    replayed = await started_with_key(uow.session, actor, idempotency_key, kind=REGISTRATION_REVIEW)
+    if replayed is not None:
+        if replayed.subject_id != record.id:
+            raise InvalidIdempotencyKeyError()
+        return record
     if record.registration_state not in EDITABLE_STATES:
         raise RegistrationStateError("只有草稿或被退回的学籍可以提交核办")
     current = record_values(record)
@@ -409,13 +416,18 @@ async def submit_registration(
     _history(uow, record, actor, "SUBMITTED", {"registrationState": [before, record.registration_state]})
     await _audit(uow, actor, "record.submitted", record, before={"registrationState": before.value})
     settings = await load_province_settings(uow.session, record.unit_path)
-    await on_registration_submitted(uow, record, settings, actor)
+    await on_registration_submitted(uow, record, settings, actor, idempotency_key=idempotency_key)
     await uow.session.flush()
     return record
 
 
 async def on_registration_submitted(
-    uow: UnitOfWork, record: StudentRecord, settings: ProvinceSettings, actor: Actor | SystemActor
+    uow: UnitOfWork,
+    record: StudentRecord,
+    settings: ProvinceSettings,
+    actor: Actor | SystemActor,
+    *,
+    idempotency_key: str | None = None,
 ) -> None:
     """Start the registration review (REG-4): the school's leader, then each configured department level.
 
@@ -432,6 +444,7 @@ async def on_registration_submitted(
         subject_type=TARGET,
         subject_id=record.id,
         context=WorkflowContext(subject_school=school),
+        idempotency_key=idempotency_key,
     )
 
 

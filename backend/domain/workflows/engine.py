@@ -250,6 +250,31 @@ async def start_workflow(
     return instance
 
 
+async def started_with_key(
+    session: AsyncSession, actor: Actor | SystemActor, key: str | None, *, kind: str
+) -> WorkflowInstance | None:
+    """The instance a first call with this idempotency key started, or None when the key is new.
+
+    For the businesses whose start does more than ``start_workflow`` (a submission changes the record
+    first): they look here before anything else, so a retry returns the first result and writes nothing.
+
+    Raises:
+        InvalidIdempotencyKeyError: the key is malformed, or was used for another operation or kind.
+    """
+    if not isinstance(actor, Actor):
+        return None
+    clean = _clean_key(key)
+    if clean is None:
+        return None
+    recorded = await _recorded_result(session, actor, clean, START_OPERATION)
+    if recorded is None:
+        return None
+    instance = await load_instance(session, _int(recorded, "instance_id"))
+    if instance is None or instance.kind != kind:
+        raise InvalidIdempotencyKeyError()
+    return instance
+
+
 async def act(
     uow: UnitOfWork,
     *,
@@ -776,6 +801,7 @@ async def _checked_attachments(session: AsyncSession, actor: Actor, ids: Sequenc
 
 __all__ = [
     "ActResult",
+    "started_with_key",
     "act",
     "cancel_workflow",
     "finishing_action",

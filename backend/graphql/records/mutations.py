@@ -164,12 +164,17 @@ class RecordMutations:
         description="提交注册核办（学校领导、再由主管部门依次核办）",
         metadata=performs(Operation.MANAGE_RECORDS),
     )
-    async def submit_registration(self, info: Info, record_id: strawberry.ID) -> RecordPayload:
+    async def submit_registration(
+        self, info: Info, record_id: strawberry.ID, idempotency_key: str | None = None
+    ) -> RecordPayload:
         return _record(
             await write(
                 info,
                 lambda uow, actor: service.submit_registration(
-                    uow, actor=actor, record_id=parse_id(record_id, "recordId")
+                    uow,
+                    actor=actor,
+                    record_id=parse_id(record_id, "recordId"),
+                    idempotency_key=idempotency_key,
                 ),
             )
         )
@@ -218,7 +223,13 @@ class ChangeRequestMutations:
         metadata=performs(Operation.MANAGE_RECORDS),
     )
     async def request_record_change(
-        self, info: Info, record_id: strawberry.ID, values: JSON, reason: str, proof_ids: list[strawberry.ID]
+        self,
+        info: Info,
+        record_id: strawberry.ID,
+        values: JSON,
+        reason: str,
+        proof_ids: list[strawberry.ID],
+        idempotency_key: str | None = None,
     ) -> ChangeRequestPayload:
         result = await write(
             info,
@@ -229,6 +240,7 @@ class ChangeRequestMutations:
                 values=_as_dict(values, "values"),
                 reason=reason,
                 proof_ids=[parse_id(p, "proofIds") for p in proof_ids],
+                idempotency_key=idempotency_key,
             ),
         )
         if isinstance(result, Failed):

@@ -201,3 +201,27 @@ async def test_proof_must_be_a_file_of_ones_own_jurisdiction(step: Step, world: 
 
     error = await refusal(step, cite)
     assert (error.code, error.field) == ("NOT_FOUND", "proofIds")
+
+
+async def test_a_retried_request_with_its_key_returns_the_first_one(step: Step, world: World) -> None:
+    # RULES: CHG-3
+    record = await registered(step, world.registrar, world.grade3)
+
+    async def request(key: str) -> ChangeRequest:
+        async with step() as uow:
+            proof = await make_proof(uow, world.tree.school_a1)
+            return await request_change(
+                uow,
+                actor=world.registrar,
+                record_id=record.id,
+                values={"name": "张晓明"},
+                reason="户口簿更正",
+                proof_ids=[proof],
+                idempotency_key=key,
+            )
+
+    first = await request("chg-1")
+    again = await request("chg-1")
+
+    assert again.id == first.id
+    assert len(await audit_rows(step, "change_request.created")) == 1
