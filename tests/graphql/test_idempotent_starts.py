@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -29,20 +30,24 @@ async def counts(api: Api) -> tuple[int, int]:
     return int(instances or 0), int(audit or 0)
 
 
-async def test_a_retried_submission_returns_the_first_result(api: Api) -> None:
-    # RULES: REG-4
-    token = await api.login(SCHOOL_REGISTRAR)
+async def demo_values_and_class(api: Api, name: str, seq: int) -> tuple[dict[str, Any], str]:
+    """A complete new student for 琥珀小学 (``values`` and ``guardians``) and its grade-3 class id."""
     async with api.runtime.db.read_session() as session:
         school = await session.scalar(select(Unit.id).where(Unit.code == "2134010401"))
         class_id = await session.scalar(
             select(SchoolClass.id).where(SchoolClass.school_id == school, SchoolClass.grade == 3)
         )
     birth = date(2017, 4, 2)
-    values = student_values("赵一", birth=birth, idNumber=make_resident_id("340104", birth, 41, Gender.MALE))
+    values = student_values(name, birth=birth, idNumber=make_resident_id("340104", birth, seq, Gender.MALE))
+    return {"values": values, "guardians": GUARDIANS}, str(class_id)
+
+
+async def test_a_retried_submission_returns_the_first_result(api: Api) -> None:
+    # RULES: REG-4
+    token = await api.login(SCHOOL_REGISTRAR)
+    values, class_id = await demo_values_and_class(api, "赵一", 41)
     created = await api.post(
-        REGISTER,
-        {"i": {"kind": "IN_SCHOOL", "classId": str(class_id), "values": values, "guardians": GUARDIANS}},
-        token=token,
+        REGISTER, {"i": {"kind": "IN_SCHOOL", "classId": class_id, **values}}, token=token
     )
     record_id = created["data"]["registerStudent"]["record"]["id"]
 

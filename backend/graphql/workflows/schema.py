@@ -65,8 +65,10 @@ class WorkflowActionType:
     action: str
     user_id: strawberry.ID | None
     role: Role | None
+    unit_id: strawberry.ID | None
     at: datetime
     comment: str | None
+    attachment_ids: list[strawberry.ID] = strawberry.field(description="随办理提交的证明材料")
     hash: str
 
     @classmethod
@@ -76,8 +78,10 @@ class WorkflowActionType:
             action=row.action,
             user_id=None if row.user_id is None else strawberry.ID(str(row.user_id)),
             role=row.role,
+            unit_id=None if row.unit_id is None else strawberry.ID(str(row.unit_id)),
             at=row.at,
             comment=row.comment,
+            attachment_ids=[strawberry.ID(str(i)) for i in row.attachment_ids or []],
             hash=row.hash,
         )
 
@@ -252,7 +256,7 @@ class WorkflowQueries:
 @strawberry.type
 class WorkflowMutations:
     @strawberry.mutation(
-        description="办理审核步骤：通过、退回（须填理由）、撤回或留言；expectedVersion 防止两人同时办理",
+        description="办理审核步骤：通过、退回（须填理由）、撤回或留言，可附证明材料；expectedVersion 防止两人同时办理",
         metadata=performs(Operation.ACT_ON_WORKFLOWS),
     )
     async def act_on_workflow(
@@ -261,6 +265,7 @@ class WorkflowMutations:
         workflow_id: strawberry.ID,
         action: WorkflowActionKind,
         comment: str | None = None,
+        attachment_ids: list[strawberry.ID] | None = None,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
     ) -> WorkflowPayload:
@@ -274,6 +279,7 @@ class WorkflowMutations:
                 instance_id=parse_id(workflow_id, "workflowId"),
                 action=action.value,
                 comment=comment,
+                attachment_ids=[parse_id(a, "attachmentIds") for a in attachment_ids or []],
                 expected_version=expected_version,
                 idempotency_key=idempotency_key,
                 calendar=calendar,
