@@ -8,5 +8,6 @@ business ended by a sweep would miss its outcome.
 from backend.domain.changes import service as change_requests
 from backend.domain.records import service as records
 from backend.domain.status_changes import service as status_changes
+from backend.domain.transfers import service as transfers
 
-BUSINESS_MODULES = (records, change_requests, status_changes)
+BUSINESS_MODULES = (records, change_requests, status_changes, transfers)

@@ -10,6 +10,7 @@ import strawberry
 
 from backend.domain.permissions import Operation
 from backend.models.enums import (
+    BusinessState,
     Gender,
     IdType,
     NumberKind,
@@ -21,6 +22,8 @@ from backend.models.enums import (
     Role,
     SchoolSystem,
     Stage,
+    StatusChangeType,
+    TransferKind,
     UnitKind,
 )
 
@@ -37,8 +40,15 @@ strawberry.enum(ProblemState, description="问题学籍处理状态")
 strawberry.enum(NumberKind, description="学籍号类型：G、J 为正式学籍号，L 为临时学籍号")
 strawberry.enum(RegistrationKind, description="注册类型：在校生、小学新生、来华归国、非一年级新增、接续")
 strawberry.enum(RegistrationState, description="注册状态：草稿、核办中、退回、已注册、已删除")
+strawberry.enum(
+    StatusChangeType,
+    description="学籍异动类型：休学、复学、留级、跳级、辍学、死亡、出国（境）、退学、开除、其他离校",
+)
+strawberry.enum(BusinessState, description="异动、转学业务状态：审核中、待调档、已办结、退回、撤回、已取消")
+strawberry.enum(TransferKind, description="转学或毕业后跨省就学")
 
 __all__ = [
+    "BusinessState",
     "Gender",
     "IdType",
     "NumberKind",
@@ -51,5 +61,7 @@ __all__ = [
     "Role",
     "SchoolSystem",
     "Stage",
+    "StatusChangeType",
+    "TransferKind",
     "UnitKind",
 ]

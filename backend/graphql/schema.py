@@ -25,7 +25,10 @@ from backend.graphql.records.mutations import ChangeRequestMutations, RecordMuta
 from backend.graphql.records.queries import RecordQueries
 from backend.graphql.scalars import DATETIME
 from backend.graphql.security import hardening_extensions
+from backend.graphql.status_changes.schema import StatusChangeMutations, StatusChangeQueries
 from backend.graphql.system.subscriptions import SystemSubscriptions
+from backend.graphql.transfers.mutations import TransferMutations
+from backend.graphql.transfers.queries import TransferQueries
 from backend.graphql.units.mutations import UnitMutations
 from backend.graphql.units.queries import UnitQueries
 from backend.graphql.workflows.schema import WorkflowMutations, WorkflowQueries
@@ -38,6 +41,8 @@ class Query(
     RecordQueries,
     ContinuationQueries,
     ProblemQueries,
+    StatusChangeQueries,
+    TransferQueries,
     WorkflowQueries,
     AuditQueries,
     CalendarQueries,
@@ -55,6 +60,8 @@ class Mutation(
     ChangeRequestMutations,
     ContinuationMutations,
     ProblemMutations,
+    StatusChangeMutations,
+    TransferMutations,
     WorkflowMutations,
     ConfigurationMutations,
 ):

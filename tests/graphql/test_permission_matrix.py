@@ -680,6 +680,26 @@ async def _student_record(world: World, actor: User, target: Unit | None) -> Cas
     )
 
 
+@case("Query.overdueSteps")
+async def _overdue_steps(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        'query($u: ID) { overdueSteps(month: "2026-11", unitId: $u) { nodes { stepName } } }',
+        {"u": str(target.id)},
+        target,
+    )
+
+
+@case("Query.overdueCircular")
+async def _overdue_circular(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        'query($u: ID) { overdueCircular(month: "2026-11", unitId: $u) { unitName count } }',
+        {"u": str(target.id)},
+        target,
+    )
+
+
 @case("Query.toDo")
 async def _to_do(world: World, actor: User, target: Unit | None) -> Case:
     return Case("{ toDo { nodes { dueOn } } }", {}, None)
@@ -1020,6 +1040,284 @@ async def _remove_controlled_field(world: World, actor: User, target: Unit | Non
         if declared is None and own.kind is not UnitKind.SCHOOL:
             uow.session.add(ControlledField(unit_id=own.id, field_key="phone", created_at=DEFAULT_NOW))
     return Case('mutation { removeControlledField(fieldKey: "phone") { errors { code } } }', {}, None)
+
+
+async def _status_change(world: World, school: Unit) -> int:
+    """A suspension in review for a student of ``school``, stored directly (the matrix needs only a row)."""
+    from backend.models import StatusChange
+    from backend.models.enums import BusinessState, StatusChangeType
+
+    record = await world.record(school)
+    async with world.api.runtime.unit_of_work() as uow:
+        change = StatusChange(
+            record_id=record.id,
+            school_id=school.id,
+            unit_path=school.path,
+            change_type=StatusChangeType.SUSPENSION,
+            reason="因病休学",
+            proof_ids=[],
+            details={},
+            from_status=RecordStatus.IN_SCHOOL,
+            to_status=RecordStatus.SUSPENDED,
+            from_grade=3,
+            to_grade=3,
+            state=BusinessState.IN_REVIEW,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(change)
+        await uow.session.flush()
+        return change.id
+
+
+@case("Query.statusChanges")
+async def _status_changes(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case("query($u: ID) { statusChanges(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target)
+
+
+@case("Query.statusChange")
+async def _status_change_one(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    change_id = await _status_change(world, school)
+    return Case(
+        "query($id: ID!) { statusChange(id: $id) { id } }", {"id": str(change_id)}, school, "statusChange"
+    )
+
+
+@case("Query.compulsoryDropouts")
+async def _compulsory_dropouts(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { compulsoryDropouts(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target
+    )
+
+
+@case("Mutation.requestStatusChange")
+async def _request_status_change(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    from backend.models.enums import RegistrationState
+
+    school = await world.school_of(target)
+    record = await world.record(school)
+    async with world.api.runtime.unit_of_work() as uow:  # formally registered: status changes need it
+        row = await uow.session.get(StudentRecord, record.id)
+        assert row is not None
+        row.registration_state = RegistrationState.REGISTERED
+    return Case(
+        'mutation($r: ID!, $a: ID!) { requestStatusChange(recordId: $r, changeType: SUSPENSION, reason: "因病休学", '
+        "proofIds: [$a]) { errors { code field } } }",
+        {"r": str(record.id), "a": str(await world.proof(school))},
+        school,
+    )
+
+
+async def _registered(
+    world: World, school: Unit, status: RecordStatus = RecordStatus.IN_SCHOOL
+) -> StudentRecord:
+    """A formally registered grade-3 record at ``school`` (transfers take only those), stored directly.
+
+    Each has its own birth date in a region the demo leaves alone, so the ID numbers stay distinct however
+    many the matrix builds.
+    """
+    from backend.domain.records.national_numbers import g_number
+    from backend.models.enums import NumberKind, RegistrationState
+
+    n = next(world.counter)
+    birth = date(2012, 1, 1) + timedelta(days=n)
+    id_number = make_resident_id("110105", birth, 0, Gender.MALE)
+    async with world.api.runtime.unit_of_work() as uow:
+        record = StudentRecord(
+            national_number=g_number(id_number),
+            number_kind=NumberKind.G,
+            name="张三",
+            gender=Gender.MALE,
+            birth_date=birth,
+            id_type=IdType.RESIDENT_ID,
+            id_number=id_number,
+            school_id=school.id,
+            unit_path=school.path,
+            stage=Stage.PRIMARY,
+            grade=3,
+            status=status,
+            registration_state=RegistrationState.REGISTERED,
+            created_at=DEFAULT_NOW,
+            updated_at=DEFAULT_NOW,
+        )
+        uow.session.add(record)
+        await uow.session.flush()
+        return record
+
+
+async def _foreign_school(world: World) -> Unit:
+    """A school in a province of its own: no matrix actor's jurisdiction reaches it."""
+    return await world.school_of(await world.unit_by_code("000000"))
+
+
+async def _class_at(world: World, school: Unit, grade: int, stage: Stage = Stage.PRIMARY) -> int:
+    async with world.api.runtime.unit_of_work() as uow:
+        school_class = SchoolClass(
+            school_id=school.id,
+            name=f"{grade}年级({next(world.counter)})班",
+            stage=stage,
+            grade=grade,
+            entry_year=2024,
+            school_system=SchoolSystem.SIX_THREE,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(school_class)
+        await uow.session.flush()
+        return school_class.id
+
+
+async def _transfer_row(world: World, receiving: Unit, sending: Unit) -> int:
+    """A transfer in review into ``receiving``, stored directly (the read and retrieval cases need a row)."""
+    from backend.models import Transfer
+    from backend.models.enums import BusinessState, TransferKind
+
+    record = await _registered(world, sending)
+    async with world.api.runtime.unit_of_work() as uow:
+        transfer = Transfer(
+            kind=TransferKind.TRANSFER,
+            record_id=record.id,
+            cross_province=True,
+            receiving_school_id=receiving.id,
+            receiving_path=receiving.path,
+            sending_school_id=sending.id,
+            sending_path=sending.path,
+            reason="随父母工作调动",
+            application_ids=[],
+            offline=False,
+            details={},
+            state=BusinessState.IN_REVIEW,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(transfer)
+        await uow.session.flush()
+        return transfer.id
+
+
+@case("Query.transfers")
+async def _transfers(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case("query($u: ID) { transfers(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target)
+
+
+@case("Query.transfer")
+async def _transfer(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    receiving = await world.school_of(target)
+    transfer_id = await _transfer_row(world, receiving, await _foreign_school(world))
+    return Case(
+        "query($id: ID!) { transfer(id: $id) { id } }", {"id": str(transfer_id)}, receiving, "transfer"
+    )
+
+
+@case("Query.studentForTransfer")
+async def _student_for_transfer(world: World, actor: User, target: Unit | None) -> Case:
+    record = await _registered(world, await world.school_under(await world.unit_by_code("340102")))
+    return Case(
+        "query($n: String!, $m: String!) { studentForTransfer(nationalNumber: $n, name: $m) { maskedName } }",
+        {"n": record.national_number, "m": record.name},
+        None,
+    )
+
+
+@case("Query.postGraduationRejectionReasons")
+async def _rejection_reasons(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ postGraduationRejectionReasons { code label } }", {}, None)
+
+
+@case("Mutation.startTransfer")
+async def _start_transfer(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    receiving = await world.school_of(target)
+    record = await _registered(world, await world.school_under(await world.unit_by_code("340102")))
+    return Case(
+        "mutation($i: StartTransferInput!) { startTransfer(input: $i) { errors { code field } } }",
+        {
+            "i": {
+                "nationalNumber": record.national_number,
+                "name": record.name,
+                "targetClassId": str(await _class_at(world, receiving, record.grade)),
+                "reason": "随父母工作调动",
+                "applicationIds": [str(await world.proof(receiving))],
+            }
+        },
+        receiving,
+    )
+
+
+@case("Mutation.retrieveTransferFile")
+async def _retrieve_transfer_file(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    receiving = await world.school_of(target)
+    transfer_id = await _transfer_row(world, receiving, await _foreign_school(world))
+    return Case(
+        "mutation($t: ID!) { retrieveTransferFile(transferId: $t, reported: true) { errors { code } } }",
+        {"t": str(transfer_id)},
+        receiving,
+        accepted_codes=frozenset({"NOT_AWAITING_RETRIEVAL"}),  # still in review: refused by TRF-2
+    )
+
+
+@case("Mutation.startPostGraduationStudy")
+async def _start_post_graduation_study(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    receiving = await world.school_of(target)
+    record = await _registered(world, await _foreign_school(world), RecordStatus.GRADUATED)
+    return Case(
+        "mutation($i: StartPostGraduationStudyInput!) { startPostGraduationStudy(input: $i) { errors { code } } }",
+        {
+            "i": {
+                "nationalNumber": record.national_number,
+                "name": record.name,
+                "targetClassId": str(await _class_at(world, receiving, 7, Stage.JUNIOR)),
+                "reason": "随父母到本省就学",
+            }
+        },
+        receiving,
+    )
+
+
+@case("Mutation.rejectPostGraduationStudy")
+async def _reject_post_graduation_study(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    from backend.domain.transfers.service import start_post_graduation_study
+    from backend.domain.workflows.engine import act
+
+    graduating = await world.school_of(target)
+    record = await _registered(world, graduating, RecordStatus.GRADUATED)
+    receiving = await _foreign_school(world)
+    class_id = await _class_at(world, receiving, 7, Stage.JUNIOR)
+    starter = await world.user(receiving)
+    leader = await world.user(receiving, frozenset({Role.LEADER}))
+    department = await world.user(await world.department_of(receiving))
+    async with world.api.runtime.unit_of_work() as uow:  # the receiving side has approved: the graduating
+        session = uow.session  # county's step is pending
+        view = await start_post_graduation_study(
+            uow,
+            actor=await actor_for(session, await session.get(User, starter.id)),
+            national_number=record.national_number,
+            name=record.name,
+            target_class_id=class_id,
+            reason="随父母到外省就学",
+        )
+        for approver in (leader, department):
+            who = await actor_for(session, await session.get(User, approver.id))
+            await act(
+                uow, actor=who, instance_id=view.transfer.workflow_id or 0, action="approve", comment=None
+            )
+        roles = set(await session.scalars(select(UserRole.role).where(UserRole.user_id == actor.id)))
+    # The step is the graduating county's registrar's: its leader is as much a bystander as another unit.
+    acting = await world.department_of(graduating) if Role.REGISTRAR in roles else receiving
+    return Case(
+        'mutation($t: ID!) { rejectPostGraduationStudy(transferId: $t, reasonCode: "IDENTITY_MISMATCH") '
+        "{ errors { code } } }",
+        {"t": str(view.transfer.id)},
+        graduating,
+        acting_unit=acting,
+    )
 
 
 def classify(body: dict[str, Any], case: Case) -> str:

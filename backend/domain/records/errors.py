@@ -86,3 +86,10 @@ class ContinuationConflictError(ConflictError):
 
     code = "CONTINUATION_CONFLICT"
     message = "该学生的原学籍已被删除、正在核办或已被其他学校接续，请重新比对"
+
+
+class RecordBusyError(ConflictError):
+    """The record has a transfer, status change or change request in progress: one business at a time."""
+
+    code = "RECORD_BUSY"
+    message = "该学生有正在办理的转学、异动或信息变更，请待其办结后再申请"

@@ -34,6 +34,7 @@ from backend.domain.audit.service import record_audit
 from backend.domain.errors import NotFoundError, ValidationError
 from backend.domain.permissions import Operation, authorize
 from backend.domain.problems.handling import resolve_for_record
+from backend.domain.records.businesses import has_open_business
 from backend.domain.records.duplicates import (
     DuplicateFindings,
     apply_duplicate_policy,
@@ -43,6 +44,7 @@ from backend.domain.records.duplicates import (
 from backend.domain.records.errors import (
     ContinuationConflictError,
     FieldError,
+    RecordBusyError,
     RecordChangedError,
     RecordReadOnlyError,
     RecordValidationError,
@@ -644,12 +646,15 @@ async def delete_record(
     Raises:
         ValidationError: no reason given (``field="reason"``).
         OfficialNumberProtectedError: ``OFFICIAL_NUMBER_PROTECTED``.
+        RecordBusyError: ``RECORD_BUSY``, a transfer, status change or change request is in progress.
     """
     record = await _load_record(uow, record_id)
     _require_registrar(actor, record.unit_path)
     reason = reason.strip()
     if not reason:
         raise ValidationError("删除学籍须说明理由", field="reason")
+    if await has_open_business(uow.session, record.id):
+        raise RecordBusyError()
     ensure_deletable(record, await load_province_settings(uow.session, record.unit_path))
     before = record.registration_state
     _set_state(uow, record, RegistrationState.DELETED)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -87,7 +87,7 @@ from backend.domain.workflows.workflow import (
     UserAction,
     transition,
 )
-from backend.models import IdempotencyKey, WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models import IdempotencyKey, Unit, WorkflowAction, WorkflowInstance, WorkflowStep
 from backend.models.enums import Role, StepKind, StepState, WorkflowState
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ async def start_workflow(
         await session.flush()
     except IntegrityError as error:  # a concurrent start won the partial unique index
         raise WorkflowAlreadyOpenError() from error
-    first_due = await _due_on(uow, instance, resolved[0].deadline_working_days, calendar)
+    first_due = await _due_on(uow, resolved[0].unit_id, resolved[0].deadline_working_days, calendar)
     steps = [
         WorkflowStep(
             instance_id=instance.id,
@@ -524,7 +524,7 @@ async def _apply(
     opened: WorkflowStep | None = None
     if plan.open_position is not None:
         opened = steps[plan.open_position]
-        due = await _due_on(uow, instance, opened.deadline_working_days, calendar)
+        due = await _due_on(uow, opened.acting_unit_id, opened.deadline_working_days, calendar)
         await _guarded_step_update(
             uow.session,
             opened,
@@ -629,16 +629,18 @@ def _pending_step(instance: WorkflowInstance, steps: list[WorkflowStep]) -> Work
 
 
 async def _due_on(
-    uow: UnitOfWork, instance: WorkflowInstance, days: int | None, calendar: WorkingDayCalendar | None
+    uow: UnitOfWork, acting_unit_id: int, days: int | None, calendar: WorkingDayCalendar | None
 ) -> date | None:
     """The step's due date, or None without a deadline or when the calendar lacks the year (see above).
 
-    The working days are counted outside the province's winter and summer holidays (TRF-4).
+    The working days are counted outside the winter and summer holidays of the acting unit's province
+    (TRF-4): across provinces, each party by its own holidays.
     """
     if days is None:
         return None
     working_days = calendar or await load_calendar(uow.session)
-    holidays = (await load_province_settings(uow.session, instance.unit_path)).school_holidays
+    acting_path = await uow.session.scalar(select(Unit.path).where(Unit.id == acting_unit_id))
+    holidays = (await load_province_settings(uow.session, acting_path or "/")).school_holidays
     today = local_today(uow.clock)
     try:
         return working_days.add_counted_working_days(

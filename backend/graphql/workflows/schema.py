@@ -22,10 +22,11 @@ from backend.graphql.operations import performs
 from backend.graphql.pagination import Connection, to_connection
 from backend.graphql.units.types import UnitType
 from backend.models import OverdueStep, WorkflowAction, WorkflowInstance, WorkflowStep
-from backend.models.enums import StepState, WorkflowState
+from backend.models.enums import StepKind, StepState, WorkflowState
 
 strawberry.enum(WorkflowState, description="业务办理状态")
 strawberry.enum(StepState, description="审核步骤状态")
+strawberry.enum(StepKind, description="步骤类别：审核或调档")
 
 
 @strawberry.enum(description="对审核步骤的操作")
@@ -40,6 +41,7 @@ class WorkflowActionKind(enum.Enum):
 class WorkflowStepType:
     position: int
     name: str
+    kind: StepKind = strawberry.field(description="审核，或调档（转入学校调取学籍档案）")
     acting_unit_id: strawberry.ID
     acting_role: Role
     state: StepState
@@ -51,6 +53,7 @@ class WorkflowStepType:
         return cls(
             position=row.position,
             name=row.name,
+            kind=row.kind,
             acting_unit_id=strawberry.ID(str(row.acting_unit_id)),
             acting_role=row.acting_role,
             state=row.state,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from backend.db import UnitOfWork
+from backend.domain.records.service import delete_record
 from backend.domain.status_changes.service import request_status_change
 from backend.models import StudentRecord, Transfer
 from backend.models.enums import BusinessState, RecordStatus, StatusChangeType, TransferKind
@@ -317,3 +318,16 @@ async def test_a_class_of_the_new_grade_is_checked(step: Step, world: World, rec
     grade2 = await add_class(step, world, 2)
     change = await ask(step, world, record, T.REPEAT, {"targetGrade": 2, "classId": str(grade2.id)})
     assert change.details == {"targetGrade": 2, "classId": grade2.id}
+
+
+async def test_a_record_under_review_cannot_be_deleted(
+    step: Step, world: World, record: StudentRecord
+) -> None:
+    # RULES: STA-2, NUM-4 — one business at a time: the record stays while its status change is decided
+    await ask(step, world, record, StatusChangeType.SUSPENSION)
+
+    async def delete(uow: UnitOfWork) -> Any:
+        return await delete_record(uow, actor=world.registrar, record_id=record.id, reason="误录")
+
+    error = await refusal(step, delete)
+    assert error.code == "RECORD_BUSY"

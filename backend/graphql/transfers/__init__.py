@@ -1,0 +1,1 @@
+"""Transfers and post-graduation cross-province study over GraphQL (TRF-1..11)."""
