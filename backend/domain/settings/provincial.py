@@ -24,7 +24,7 @@ Defaults and why:
   compulsory education (primary, junior), which the Compulsory Education Law rules out; a province
   narrows the list per stage (STA-3).
 - ``status_change.department_review``: the department reviews every type but suspension and resumption,
-  which the school decides (STA-2); dropout always goes to the department (STA-5).
+  which the school decides (STA-2); dropout (STA-5) and going abroad (TRF-9, AH 23) always go to it.
 - ``transfer.merge_shared_department`` on: where both schools share a department, its two reviews become
   one final step (TRF-1).
 """
@@ -137,6 +137,8 @@ def _department_review(value: Any) -> Any:
     types = _status_change_types(value)
     if StatusChangeType.DROPOUT not in types:
         raise ValidationError("辍学须经教育行政部门审核（15个工作日内）", field="value")
+    if StatusChangeType.STUDY_ABROAD not in types:
+        raise ValidationError("出国（境）转出须经教育行政部门审核", field="value")
     return types
 
 

@@ -105,7 +105,12 @@ DETAILS: dict[StatusChangeType, dict[str, tuple[str, bool]]] = {
     T.SKIP: {"targetGrade": (GRADE, True), "classId": (ID, False)},
     T.DROPOUT: {},
     T.DEATH: {"dateOfDeath": (DATE, False)},
-    T.STUDY_ABROAD: {"destination": (TEXT, True), "expectedReturn": (DATE, False)},
+    # TRF-9 (AH 23): a cross-border transfer-out records destination, date and reason.
+    T.STUDY_ABROAD: {
+        "destination": (TEXT, True),
+        "departureDate": (DATE, True),
+        "expectedReturn": (DATE, False),
+    },
     T.WITHDRAWAL: {},
     T.EXPULSION: {},
     T.OTHER_LEAVE: {"absentSince": (DATE, True)},
@@ -243,6 +248,7 @@ _LABELS = {
     "classId": "编入班级",
     "dateOfDeath": "死亡日期",
     "destination": "前往的国家或地区",
+    "departureDate": "出境日期",
     "absentSince": "离校日期",
 }
 

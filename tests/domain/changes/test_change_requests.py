@@ -58,7 +58,7 @@ async def approve_all(step: Step, world: World, request: ChangeRequest) -> None:
 
 
 async def test_key_information_changes_only_after_both_approvals(step: Step, world: World) -> None:
-    # RULES: CHG-3, SEC-6 — school leader, then the department; only then does the change take effect.
+    # RULES: CHG-3, CHG-4, SEC-6 — school leader, then the department; only then does the change take effect.
     record = await registered(step, world.registrar, world.grade3)
     request = await ask(step, world, record, {"name": "张晓明"}, [1])
 

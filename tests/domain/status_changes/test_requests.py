@@ -79,11 +79,13 @@ async def test_proof_is_required(step: Step, world: World, record: StudentRecord
 async def test_a_request_stores_what_it_will_do_and_starts_the_review(
     step: Step, world: World, record: StudentRecord
 ) -> None:  # RULES: STA-2
-    change = await ask(step, world, record, T.STUDY_ABROAD, {"destination": " 新加坡 "})
+    change = await ask(
+        step, world, record, T.STUDY_ABROAD, {"destination": " 新加坡 ", "departureDate": "2026-12-01"}
+    )
 
     assert (change.from_status, change.to_status) == (S.IN_SCHOOL, S.ABROAD)
     assert (change.from_grade, change.to_grade) == (3, 3)
-    assert change.details == {"destination": "新加坡"}
+    assert change.details == {"destination": "新加坡", "departureDate": "2026-12-01"}
     assert change.created_by_id == world.registrar.user_id
     assert change.workflow_id is not None
     assert await written(step) == (1, 1, 1)

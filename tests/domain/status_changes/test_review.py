@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from backend.clock import SHANGHAI, FixedClock
 from backend.domain.actor import SystemActor
+from backend.domain.errors import ValidationError
 from backend.domain.status_changes.queries import compulsory_dropouts, list_status_changes
 from backend.domain.workflows.engine import act, cancel_workflow
 from backend.models import AuditEntry, StudentRecord
@@ -68,7 +69,14 @@ EFFECTS = [
     Effect(T.SKIP, primary_record, {"targetGrade": 4}, S.IN_SCHOOL, 4, True),
     Effect(T.DROPOUT, primary_record, {}, S.DROPPED_OUT, 3, True),
     Effect(T.DEATH, primary_record, {"dateOfDeath": "2026-11-20"}, S.DECEASED, 3, True),
-    Effect(T.STUDY_ABROAD, primary_record, {"destination": "加拿大"}, S.ABROAD, 3, True),
+    Effect(
+        T.STUDY_ABROAD,
+        primary_record,
+        {"destination": "加拿大", "departureDate": "2026-12-01"},
+        S.ABROAD,
+        3,
+        True,
+    ),
     Effect(T.WITHDRAWAL, senior_record, {}, S.WITHDRAWN, 10, True),
     Effect(T.EXPULSION, senior_record, {}, S.EXPELLED, 10, True),
     Effect(T.OTHER_LEAVE, primary_record, {"absentSince": "2026-08-01"}, S.OTHER_LEAVE, 3, True),
@@ -189,8 +197,11 @@ async def test_the_department_reviews_only_the_types_the_province_sends_it(
     ]
     await decide(step, world.registrar, dropout, "withdraw")
 
-    # The province sends suspension to the department and keeps death at the school.
-    await set_setting(step, "status_change.department_review", ["SUSPENSION", "DROPOUT"], world)
+    # The province sends suspension to the department and keeps death at the school (dropout and going
+    # abroad always go to the department: STA-5, TRF-9).
+    await set_setting(
+        step, "status_change.department_review", ["SUSPENSION", "DROPOUT", "STUDY_ABROAD"], world
+    )
     assert len(await steps_of(step, await ask(step, world, record, T.SUSPENSION))) == 2
     other = await registered(step, world.registrar, world.grade3, student_values("李四", seq=8))
     assert len(await steps_of(step, await ask(step, world, other, T.DEATH))) == 1
@@ -316,3 +327,13 @@ async def test_lists_stay_within_jurisdiction(step: Step, world: World) -> None:
             select(AuditEntry).where(AuditEntry.operation == "status_change.requested")
         )
     assert audit is not None and audit.after["recordId"] == record.id
+
+
+@pytest.mark.parametrize("kept_at_school", ["DROPOUT", "STUDY_ABROAD"])
+async def test_dropout_and_going_abroad_always_reach_the_department(
+    step: Step, world: World, kept_at_school: str
+) -> None:  # RULES: STA-5, TRF-9
+    reviewed = [t for t in ("DROPOUT", "STUDY_ABROAD", "DEATH") if t != kept_at_school]
+    with pytest.raises(ValidationError) as refused:
+        await set_setting(step, "status_change.department_review", reviewed, world)
+    assert refused.value.field == "value"

@@ -108,6 +108,8 @@ def test_repeat_and_skip_move_one_grade_within_the_stage() -> None:  # RULES: ST
         (T.SUSPENSION, 3, {"note": "x"}, SchoolSystem.SIX_THREE, "details.note"),
         (T.STUDY_ABROAD, 3, {}, SchoolSystem.SIX_THREE, "details.destination"),
         (T.STUDY_ABROAD, 3, {"destination": "  "}, SchoolSystem.SIX_THREE, "details.destination"),
+        # TRF-9: the date of leaving is recorded too
+        (T.STUDY_ABROAD, 3, {"destination": "加拿大"}, SchoolSystem.SIX_THREE, "details.departureDate"),
         (T.STUDY_ABROAD, 3, {"destination": "国" * 51}, SchoolSystem.SIX_THREE, "details.destination"),
         (T.DEATH, 3, {"dateOfDeath": "2026-12-01"}, SchoolSystem.SIX_THREE, "details.dateOfDeath"),
         (T.OTHER_LEAVE, 3, {}, SchoolSystem.SIX_THREE, "details.absentSince"),
@@ -117,7 +119,7 @@ def test_repeat_and_skip_move_one_grade_within_the_stage() -> None:  # RULES: ST
 )
 def test_missing_or_malformed_facts_are_refused_on_their_key(
     change_type: StatusChangeType, grade: int, details: dict, system: SchoolSystem, field: str
-) -> None:  # RULES: STA-1, STA-3
+) -> None:  # RULES: STA-1, STA-3, TRF-9
     with pytest.raises(DomainError) as refused:
         _plan(change_type, grade, details, system=system)
     assert (refused.value.code, refused.value.field) == ("INVALID_DETAILS", field)
@@ -153,5 +155,13 @@ def test_months_before_counts_calendar_months(day: date, expected: date) -> None
 
 
 def test_facts_are_normalised() -> None:
-    plan = _plan(T.STUDY_ABROAD, 3, {"destination": " 加拿大 ", "expectedReturn": "2027-09-01"})
-    assert plan.details == {"destination": "加拿大", "expectedReturn": "2027-09-01"}
+    plan = _plan(
+        T.STUDY_ABROAD,
+        3,
+        {"destination": " 加拿大 ", "departureDate": "2026-12-01", "expectedReturn": "2027-09-01"},
+    )
+    assert plan.details == {
+        "destination": "加拿大",
+        "departureDate": "2026-12-01",
+        "expectedReturn": "2027-09-01",
+    }
