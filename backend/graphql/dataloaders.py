@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from backend.domain.accounts.repository import roles_by_user
 from backend.models import (
+    ChangeRequest,
     Guardian,
     NationalNumberHistory,
     ProblemRecord,
     RecordHistory,
     SchoolClass,
     StudentRecord,
+    Transfer,
     Unit,
     User,
+    WorkflowInstance,
 )
 from backend.models.enums import Role
 
@@ -35,6 +38,7 @@ class Loaders:
         self.history = DataLoader(self._load_history)
         self.number_history = DataLoader(self._load_number_history)
         self.problems = DataLoader(self._load_problems)
+        self.businesses = DataLoader(self._load_businesses)
 
     async def _load_units(self, ids: Sequence[int]) -> list[Unit | None]:
         async with self._reading() as session:
@@ -104,4 +108,40 @@ class Loaders:
         found: dict[int, list[ProblemRecord]] = {i: [] for i in ids}
         for row in rows:
             found[row.record_id].append(row)
+        return [found[i] for i in ids]
+
+    async def _load_businesses(self, ids: Sequence[int]) -> list[list[WorkflowInstance]]:
+        """Every workflow about each record, in one statement, oldest first.
+
+        Its own reviews and status changes (subject the record), its change requests and its transfers.
+        """
+        instance = WorkflowInstance
+        own = select(instance.id.label("instance_id"), instance.subject_id.label("record_id")).where(
+            instance.subject_type == "student_record", instance.subject_id.in_(ids)
+        )
+        changes = (
+            select(instance.id, ChangeRequest.record_id)
+            .join(
+                ChangeRequest,
+                and_(instance.subject_type == "change_request", instance.subject_id == ChangeRequest.id),
+            )
+            .where(ChangeRequest.record_id.in_(ids))
+        )
+        transfers = (
+            select(instance.id, Transfer.record_id)
+            .join(Transfer, and_(instance.subject_type == "transfer", instance.subject_id == Transfer.id))
+            .where(Transfer.record_id.in_(ids))
+        )
+        about = union_all(own, changes, transfers).subquery()
+        async with self._reading() as session:
+            rows = (
+                await session.execute(
+                    select(instance, about.c.record_id)
+                    .join(about, about.c.instance_id == instance.id)
+                    .order_by(instance.id)
+                )
+            ).all()
+        found: dict[int, list[WorkflowInstance]] = {i: [] for i in ids}
+        for row, record_id in rows:
+            found[record_id].append(row)
         return [found[i] for i in ids]

@@ -321,6 +321,15 @@ async def test_thirty_students_from_an_excel_list_with_planted_duplicates(api: A
         {"problemType": "DUPLICATE_WITHOUT_ID", "state": "OPEN"}
     ]
 
+    businesses = await api.post(
+        "query($id: ID!) { studentRecord(id: $id) { businesses { kind state } } }",
+        {"id": thirty[0]},
+        token=registrar,
+    )
+    assert businesses["data"]["studentRecord"]["businesses"] == [
+        {"kind": "registration_review", "state": "APPROVED"}
+    ]
+
     # A controlled change (key information, SEC-6) with household-registry proof through both approvals.
     asked = await api.post(
         'mutation($r: ID!, $a: ID!) { requestRecordChange(recordId: $r, values: {name: "学生零零"}, '
@@ -338,6 +347,15 @@ async def test_thirty_students_from_an_excel_list_with_planted_duplicates(api: A
         assert acted["data"]["actOnWorkflow"]["errors"] == []
     changed = (await api.post(RECORD, {"id": thirty[0]}, token=registrar))["data"]["studentRecord"]
     assert changed["name"] == "学生零零"
+    after_change = await api.post(
+        "query($id: ID!) { studentRecord(id: $id) { businesses { kind state } } }",
+        {"id": thirty[0]},
+        token=registrar,
+    )
+    assert [b["kind"] for b in after_change["data"]["studentRecord"]["businesses"]] == [
+        "registration_review",
+        "change_request_review",
+    ]
 
     # Every step is in the audit log the county leader reads (SEC-7).
     operations = await audit_operations(api, await api.login(COUNTY_LEADER))

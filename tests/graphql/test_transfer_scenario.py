@@ -60,7 +60,10 @@ mutation($t: ID!, $r: Boolean!) {
   retrieveTransferFile(transferId: $t, reported: $r) { errors { code field } transfer { state completedAt } }
 }
 """
-RECORD = "query($id: ID!) { studentRecord(id: $id) { name status grade school { name } history { kind } } }"
+RECORD = (
+    "query($id: ID!) { studentRecord(id: $id) { name status grade school { name } history { kind } "
+    "businesses { kind state } } }"
+)
 
 
 async def _second_province(api: Api) -> tuple[StudentRecord, str]:
@@ -206,6 +209,7 @@ async def test_a_cross_province_transfer_end_to_end(api: Api) -> None:
     assert moved["school"]["name"] == "合肥市蜀山区琥珀小学"
     assert (moved["status"], moved["grade"]) == ("IN_SCHOOL", 3)
     assert moved["history"][-1]["kind"] == "TRANSFERRED"
+    assert {"kind": "transfer", "state": "APPROVED"} in moved["businesses"]  # the student's businesses
     # The sending county no longer sees the record, but still sees the completed business.
     county = await api.login(SENDING_COUNTY, PASSWORD)
     gone = await api.post(RECORD, {"id": waiting["recordId"]}, token=county)

@@ -27,6 +27,7 @@ from backend.models import StudentRecord as StudentRecordModel
 
 if TYPE_CHECKING:
     from backend.graphql.problems.types import ProblemRecordType
+    from backend.graphql.workflows.schema import WorkflowType
 
 
 def mask_national_number(number: str) -> str:
@@ -188,6 +189,15 @@ class StudentRecordType:
 
         rows = await context(info).loaders.problems.load(int(self.id))
         return [ProblemRecordType.from_model(r) for r in rows]
+
+    @strawberry.field(description="该生的各项业务：注册核办、信息变更、异动、转学，按发起先后")
+    async def businesses(
+        self, info: Info
+    ) -> list[Annotated[WorkflowType, strawberry.lazy("backend.graphql.workflows.schema")]]:
+        from backend.graphql.workflows.schema import WorkflowType
+
+        rows = await context(info).loaders.businesses.load(int(self.id))
+        return [WorkflowType.from_model(r) for r in rows]
 
     @strawberry.field(description="家庭成员或监护人（身份证件号已脱敏）")
     async def guardians(self, info: Info) -> list[GuardianType]:
