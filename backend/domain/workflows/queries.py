@@ -15,7 +15,7 @@ from backend.domain.actor import Actor
 from backend.domain.pagination import DEFAULT_PAGE, InvalidCursorError, InvalidPageSizeError, Page
 from backend.domain.workflows.policy import business_roles, can_see, require_business_actor
 from backend.domain.workflows.repository import load_actions, load_instance, load_steps
-from backend.models import WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models import Unit, WorkflowAction, WorkflowInstance, WorkflowStep
 from backend.models.enums import StepState, WorkflowState
 
 
@@ -113,8 +113,10 @@ def working_days_left(calendar: WorkingDayCalendar, today: date, due_on: date | 
 async def get_instance(session: AsyncSession, actor: Actor, instance_id: int) -> InstanceTimeline | None:
     """The instance with its steps and action log, or None if absent or out of the actor's sight.
 
-    Visible to every unit acting in one of its steps and to everyone whose subtree holds its unit path
-    (ORG-3). Three statements.
+    Visible to every unit acting in one of its steps, to everyone whose subtree holds its unit path
+    (ORG-3), and — for reading only — to the departments above any acting unit: the receiving school's
+    city sees the transfer its school asked for. Three statements, a fourth for a department above a
+    party.
     """
     require_business_actor(actor)
     instance = await load_instance(session, instance_id)
@@ -122,7 +124,10 @@ async def get_instance(session: AsyncSession, actor: Actor, instance_id: int) ->
         return None
     steps = await load_steps(session, instance_id)
     if not can_see(actor, instance, steps):
-        return None
+        parties = {step.acting_unit_id for step in steps}
+        paths = await session.scalars(select(Unit.path).where(Unit.id.in_(parties)))
+        if not any(actor.covers_path(path) for path in paths):
+            return None
     return InstanceTimeline(instance, steps, await load_actions(session, instance_id))
 
 

@@ -236,6 +236,8 @@ async def test_a_unit_acting_in_a_step_sees_an_instance_outside_its_subtree(w: W
 
     assert await timeline(w, w.b1_leader, instance.id) is not None
     assert [i.instance.id for i in (await todo(w, w.b1_leader)).items] == [instance.id]
+    # The receiving school's own department reads it too (it answers for its school), acting in no step.
+    assert await timeline(w, w.other_county, instance.id) is not None
     assert await timeline(w, w.other_leader, instance.id) is None
     assert await timeline(w, w.leader, 999_999) is None
 
