@@ -21,6 +21,7 @@ from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
 from backend.graphql.problems.mutations import ProblemMutations
 from backend.graphql.problems.queries import ProblemQueries
+from backend.graphql.records.change_requests import ChangeRequestQueries
 from backend.graphql.records.mutations import ChangeRequestMutations, RecordMutations
 from backend.graphql.records.queries import RecordQueries
 from backend.graphql.scalars import DATETIME
@@ -39,6 +40,7 @@ class Query(
     AccountQueries,
     UnitQueries,
     RecordQueries,
+    ChangeRequestQueries,
     ContinuationQueries,
     ProblemQueries,
     StatusChangeQueries,

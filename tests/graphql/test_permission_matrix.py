@@ -40,6 +40,7 @@ from backend.models import (
     Attachment,
     AuditEntry,
     AuthSession,
+    ChangeRequest,
     ContinuationImport,
     ContinuationRow,
     ControlledField,
@@ -446,6 +447,43 @@ async def _students(world: World, actor: User, target: Unit | None) -> Case:
     return Case(
         "query($u: ID) { studentRecords(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target
     )
+
+
+@case("Query.changeRequests")
+async def _change_requests(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { changeRequests(unitId: $u) { nodes { id } } }", {"u": str(target.id)}, target
+    )
+
+
+@case("Query.changeRequest")
+async def _change_request(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    record = await world.record(school)
+    async with world.api.runtime.unit_of_work() as uow:
+        request = ChangeRequest(
+            record_id=record.id,
+            unit_path=school.path,
+            changes={"name": [record.name, record.name + "甲"]},
+            reason="户口簿更正",
+            proof_ids=[],
+            state="IN_REVIEW",
+            requested_by_id=actor.id,
+            created_at=DEFAULT_NOW,
+        )
+        uow.session.add(request)
+        await uow.session.flush()
+        request_id = request.id
+    return Case(
+        "query($id: ID!) { changeRequest(id: $id) { id } }", {"id": str(request_id)}, school, "changeRequest"
+    )
+
+
+@case("Query.continuationImports")
+async def _continuation_imports(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ continuationImports { nodes { id } } }", {}, None)
 
 
 @case("Query.auditLog")

@@ -347,6 +347,32 @@ async def test_thirty_students_from_an_excel_list_with_planted_duplicates(api: A
         assert acted["data"]["actOnWorkflow"]["errors"] == []
     changed = (await api.post(RECORD, {"id": thirty[0]}, token=registrar))["data"]["studentRecord"]
     assert changed["name"] == "学生零零"
+    requests = await api.post(
+        "query($r: ID!) { changeRequests(recordId: $r) { nodes { id state changes record { name } } } }",
+        {"r": thirty[0]},
+        token=await api.login(COUNTY_REGISTRAR),
+    )
+    assert requests["data"]["changeRequests"]["nodes"] == [
+        {
+            "id": change_id,
+            "state": "APPROVED",
+            "changes": {"name": ["学生00", "学生零零"]},
+            "record": {"name": "学生零零"},
+        }
+    ]
+    found = await api.post(
+        "query($n: String!) { studentRecords(nationalNumber: $n) { nodes { id } } }",
+        {"n": "G" + students[0]["idNumber"]},
+        token=registrar,
+    )
+    assert found["data"]["studentRecords"]["nodes"] == [{"id": thirty[0]}]
+    by_name = (
+        "query($n: String!, $d: Boolean!) { studentRecords(name: $n, includeDeleted: $d) { nodes { id } } }"
+    )
+    hidden = await api.post(by_name, {"n": existing["name"], "d": False}, token=registrar)
+    kept = await api.post(by_name, {"n": existing["name"], "d": True}, token=registrar)
+    assert hidden["data"]["studentRecords"]["nodes"] == []  # our deleted duplicate is left out ...
+    assert kept["data"]["studentRecords"]["nodes"] == [{"id": ours_with_id}]  # ... but kept for history
     after_change = await api.post(
         "query($id: ID!) { studentRecord(id: $id) { businesses { kind state } } }",
         {"id": thirty[0]},

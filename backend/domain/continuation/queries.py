@@ -1,4 +1,4 @@
-"""Read side of continuation: an import and its rows, for the registrar of its school (ORG-3)."""
+"""Read side of continuation: a school's imports and their rows, for the registrar of the school (ORG-3)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ async def get_import(session: AsyncSession, actor: Actor, import_id: int) -> Con
     """The import, if it belongs to the actor's school; NOT_FOUND otherwise."""
     authorize(actor, Operation.MANAGE_RECORDS)
     return await import_of_school(session, actor, import_id)
+
+
+async def list_imports(
+    session: AsyncSession, actor: Actor, *, first: int | None, after: str | None, max_page: int
+) -> Page[ContinuationImport]:
+    """The imports of the actor's school, newest first."""
+    authorize(actor, Operation.MANAGE_RECORDS)
+    stmt = select(ContinuationImport).where(ContinuationImport.school_id == actor.unit_id)
+    return await paginate(
+        session, stmt, ContinuationImport.id, first=first, after=after, max_page=max_page, descending=True
+    )
 
 
 async def list_rows(

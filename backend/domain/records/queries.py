@@ -10,7 +10,7 @@ from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
 from backend.domain.units.repository import subtree_filter, unit_in_jurisdiction
 from backend.models import StudentRecord
-from backend.models.enums import RecordStatus
+from backend.models.enums import RecordStatus, RegistrationState
 
 
 async def list_student_records(
@@ -25,8 +25,14 @@ async def list_student_records(
     first: int | None,
     after: str | None,
     max_page: int,
+    national_number: str | None = None,
+    include_deleted: bool = False,
 ) -> Page[StudentRecord]:
-    """Records in the actor's subtree, or below ``unit_id`` inside it (ORG-3: a school sees its own)."""
+    """Records in the actor's subtree, or below ``unit_id`` inside it (ORG-3: a school sees its own).
+
+    Deleted records are left out unless ``include_deleted`` (kept for history, NUM-4). ``name`` and
+    ``national_number`` match exactly, on their indexes.
+    """
     authorize(actor, Operation.VIEW_STUDENTS)
     scope = actor.unit_path
     if unit_id is not None:
@@ -40,6 +46,10 @@ async def list_student_records(
         stmt = stmt.where(StudentRecord.status == status)
     if name:
         stmt = stmt.where(StudentRecord.name == name.strip())
+    if national_number:
+        stmt = stmt.where(StudentRecord.national_number == national_number.strip().upper())
+    if not include_deleted:
+        stmt = stmt.where(StudentRecord.registration_state != RegistrationState.DELETED)
     return await paginate(session, stmt, StudentRecord.id, first=first, after=after, max_page=max_page)
 
 

@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.domain.continuation import registration, service
-from backend.domain.continuation.queries import get_import, list_rows
+from backend.domain.continuation.queries import get_import, list_imports, list_rows
 from backend.domain.permissions import Operation
 from backend.domain.records.id_numbers import mask_id_number
 from backend.graphql.edge import Failed, context, parse_id, write
@@ -138,6 +138,16 @@ class ContinuationQueries:
         except NotFoundError:
             return None
         return ContinuationImportType.from_model(row)
+
+    @strawberry.field(description="本校的学籍接续导入，新的在前", metadata=performs(Operation.MANAGE_RECORDS))
+    async def continuation_imports(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[ContinuationImportType]:
+        ctx = context(info)
+        page = await ctx.query(
+            list_imports, first=first, after=after, max_page=ctx.runtime.settings.max_page_size
+        )
+        return to_connection(page, ContinuationImportType.from_model)
 
     @strawberry.field(
         description="接续导入的各行，可按比对结果筛选", metadata=performs(Operation.MANAGE_RECORDS)

@@ -34,12 +34,16 @@ class RecordQueries:
         grade: int | None = None,
         status: RecordStatus | None = None,
         name: str | None = None,
+        national_number: str | None = None,
+        include_deleted: bool = False,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[StudentRecordType]:
         ctx = context(info)
         page = await ctx.query(
             list_student_records,
+            national_number=national_number,
+            include_deleted=include_deleted,
             unit_id=None if unit_id is None else parse_id(unit_id, "unitId"),
             class_id=None if class_id is None else parse_id(class_id, "classId"),
             grade=grade,
