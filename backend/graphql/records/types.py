@@ -95,6 +95,22 @@ class SchoolClassType:
     grade: int
     entry_year: int
 
+    @classmethod
+    async def load(cls, info: Info, class_id: int | None) -> SchoolClassType | None:
+        """The class by id through the request's DataLoader; None when there is none."""
+        if class_id is None:
+            return None
+        row = await context(info).loaders.school_class.load(class_id)
+        if row is None:
+            return None
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            stage=row.stage,
+            grade=row.grade,
+            entry_year=row.entry_year,
+        )
+
 
 @strawberry.type(
     name="NationalNumberEntry", description="学籍曾用或现用的一个全国学籍号（NUM-2、NUM-5、NUM-6）"
@@ -212,15 +228,4 @@ class StudentRecordType:
 
     @strawberry.field(name="class")
     async def school_class(self, info: Info) -> SchoolClassType | None:
-        if self._class_id is None:
-            return None
-        row = await context(info).loaders.school_class.load(self._class_id)
-        if row is None:
-            return None
-        return SchoolClassType(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            stage=row.stage,
-            grade=row.grade,
-            entry_year=row.entry_year,
-        )
+        return await SchoolClassType.load(info, self._class_id)

@@ -136,18 +136,7 @@ class TransferType:
 
     @strawberry.field(name="targetClass", description="转入班级")
     async def target_class(self, info: Info) -> SchoolClassType | None:
-        if self._target_class_id is None:
-            return None
-        row = await context(info).loaders.school_class.load(self._target_class_id)
-        if row is None:
-            return None
-        return SchoolClassType(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            stage=row.stage,
-            grade=row.grade,
-            entry_year=row.entry_year,
-        )
+        return await SchoolClassType.load(info, self._target_class_id)
 
     @strawberry.field(description="学生（审核所需的基本信息）")
     async def student(self, info: Info) -> TransferStudent:
