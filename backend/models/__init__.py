@@ -15,6 +15,7 @@ from backend.models.calendar import CalendarDay, CalendarYear
 from backend.models.changes import ChangeRequest, ControlledField
 from backend.models.imports import ContinuationImport, ContinuationRow
 from backend.models.jobs import JobLease
+from backend.models.notifications import LoginReminder, Notification, NotificationPreference, OutboxMessage
 from backend.models.problems import ProblemRecord
 from backend.models.records import (
     Guardian,
@@ -50,7 +51,11 @@ __all__ = [
     "Guardian",
     "IdempotencyKey",
     "JobLease",
+    "LoginReminder",
     "NationalNumberHistory",
+    "Notification",
+    "NotificationPreference",
+    "OutboxMessage",
     "OverdueStep",
     "PasswordHistory",
     "ProblemRecord",
