@@ -47,7 +47,8 @@ from backend.domain.actor import Actor
 from backend.domain.attachments import formats
 from backend.domain.attachments.service import AttachmentPurpose, upload_attachment
 from backend.domain.continuation.classify import classify_rows
-from backend.domain.continuation.service import ROW_TABLE, create_import, read_list, row_values
+from backend.domain.continuation.repository import insert_rows
+from backend.domain.continuation.service import create_import, read_list
 from backend.models import ContinuationImport, User, UserRole
 from backend.models.enums import Gender, Role, Stage, UnitKind
 
@@ -256,11 +257,10 @@ async def print_breakdown(
         )
         uow.session.add(record)
         await uow.session.flush()
-        values = [row_values(record.id, row) for row in rows]
-        phases["build row values"] = time.perf_counter() - mark
+        phases["store the import"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        await uow.session.execute(insert(ROW_TABLE), values)
-        phases["bulk insert"] = time.perf_counter() - mark
+        await insert_rows(uow.session, record.id, rows)
+        phases["insert rows (COPY / executemany)"] = time.perf_counter() - mark
         mark = time.perf_counter()
     phases["commit"] = time.perf_counter() - mark
     total = time.perf_counter() - started

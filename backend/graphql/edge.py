@@ -16,6 +16,7 @@ from strawberry.types import Info
 from backend.db import UnitOfWork
 from backend.domain.actor import Actor
 from backend.domain.errors import DomainError, ValidationError
+from backend.domain.notifications.log import SequenceConflictError
 from backend.graphql.context import Context
 from backend.graphql.errors import UserError
 
@@ -33,13 +34,26 @@ def context(info: Info) -> Context:
     return ctx
 
 
+RETRIES = 3
+
+
 async def write(info: Info, action: Callable[[UnitOfWork, Actor], Awaitable[T]]) -> T | Failed:
-    """Run ``action`` as the signed-in caller in one transaction committed here."""
+    """Run ``action`` as the signed-in caller in one transaction committed here.
+
+    A transaction that lost the race to number a recipient's notification (``SequenceConflictError``) is
+    run again from the start, a few times: it wrote nothing, and the winner has committed by now.
+    """
     ctx = context(info)
     try:
         actor = await ctx.require_actor()
-        async with ctx.runtime.unit_of_work() as uow:
-            result = await action(uow, actor)
+        for attempt in range(RETRIES):
+            try:
+                async with ctx.runtime.unit_of_work() as uow:
+                    result = await action(uow, actor)
+                break
+            except SequenceConflictError:
+                if attempt == RETRIES - 1:
+                    raise
     except DomainError as error:
         return Failed(UserError.all_from_domain(error))
     await ctx.end_reads()

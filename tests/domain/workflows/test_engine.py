@@ -100,7 +100,11 @@ async def test_start_opens_the_school_leaders_step(w: World) -> None:
         ("start", w.registrar.user_id, Role.REGISTRAR, w.tree.school_a1.id, GENESIS)
     ]
     assert await audit_operations(w, instance.id) == ["workflow.started"]
-    assert w.notices == [("todo", f"unit:{w.tree.school_a1.id}:LEADER")]
+    assert [n for n in w.notices if n[0] == "todo"] == [("todo", f"unit:{w.tree.school_a1.id}:LEADER")]
+    # Both leaders of the school are told, each with their own first notification.
+    assert sorted(m for c, m in w.notices if c == "notify") == sorted(
+        [f"{w.leader.user_id}:1", f"{w.leader2.user_id}:1"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -235,7 +239,18 @@ async def test_approving_every_step_approves_the_instance_and_calls_the_hook_onc
     school, county, city = (f"unit:{u.id}:{r}" for u, r in [
         (w.tree.school_a1, "LEADER"), (w.tree.county_a, "REGISTRAR"), (w.tree.city, "REGISTRAR")
     ])  # fmt: skip
-    assert [message for _, message in w.notices] == [school, school, county, county, city, city]
+    assert [message for channel, message in w.notices if channel == "todo"] == [
+        school,
+        school,
+        county,
+        county,
+        city,
+        city,
+    ]
+    # Each step's accounts are told it waits on them; the starter is told of the decision.
+    told = [message.split(":")[0] for channel, message in w.notices if channel == "notify"]
+    assert str(w.registrar.user_id) in told
+    assert {str(w.county.user_id), str(w.city.user_id), str(w.leader.user_id)} <= set(told)
 
 
 async def test_the_audit_row_records_the_role_acted_in(w: World) -> None:

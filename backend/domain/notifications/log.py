@@ -1,0 +1,148 @@
+"""Writing and reading the event log: one INSERT per fact, however many recipients it has.
+
+``notify_users`` and ``notify_unit_role`` add one ``Notification`` row per recipient with one
+``INSERT … SELECT``, numbering each recipient's rows ``1, 2, 3, …`` from the highest it has (on the unique
+``(recipient_id, seq)`` index, so the lookup is a single index probe). Two transactions notifying the same
+user at the same moment would pick the same number: the unique index lets only one commit, and the edge
+retries the loser's whole operation (``SequenceConflictError``), so each user's numbers follow commit order
+without gaps — the property the loss-free catch-up relies on.
+
+After commit each recipient's wake-up goes out on the hub (``NOTIFY_CHANNEL``, ``"<user id>:<seq>"``): the
+broadcast only wakes listeners, which read the rows themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, func, insert, literal, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db import UnitOfWork
+from backend.domain.errors import ConflictError
+from backend.models import Notification, User, UserRole
+from backend.models.enums import Role
+
+NOTIFY_CHANNEL = "notify"
+# How PostgreSQL and SQLite name the violated index in their messages.
+SEQUENCE_CONFLICT_MARKS = ("uq_notification_recipient_id_seq", "notification.recipient_id, notification.seq")
+
+
+class NotificationKind(enum.StrEnum):
+    """The facts worth telling someone (the notifications issue)."""
+
+    STEP_PENDING = "STEP_PENDING"  # a step now waits on your unit and role
+    DECIDED = "DECIDED"  # your request was approved, rejected, cancelled
+    DEADLINE_NEAR = "DEADLINE_NEAR"  # a step of yours is due in 2 working days
+    STEP_OVERDUE = "STEP_OVERDUE"  # a step of yours passed its due date
+    LOGIN_REMINDER = "LOGIN_REMINDER"  # no sign-in for 7 days (MON-1)
+    ANNOUNCEMENT = "ANNOUNCEMENT"
+    MESSAGE = "MESSAGE"
+
+
+class SequenceConflictError(ConflictError):
+    """Another transaction numbered a notification of the same recipient first; run the operation again."""
+
+    code = "SEQUENCE_CONFLICT"
+    message = "系统繁忙，请重试"
+
+
+async def notify_users(
+    uow: UnitOfWork, user_ids: Collection[int], kind: NotificationKind, payload: Mapping[str, Any]
+) -> int:
+    """Tell these (active) users ``kind``; returns how many rows were written."""
+    if not user_ids:
+        return 0
+    recipients = select(User.id.label("user_id")).where(User.id.in_(sorted(set(user_ids))), User.is_active)
+    return await _insert(uow, recipients, kind, payload)
+
+
+async def notify_unit_role(
+    uow: UnitOfWork, unit_id: int, role: Role, kind: NotificationKind, payload: Mapping[str, Any]
+) -> int:
+    """Tell every active account of ``unit_id`` holding ``role`` (a step waits on a unit and role)."""
+    recipients = (
+        select(User.id.label("user_id"))
+        .join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == role))
+        .where(User.unit_id == unit_id, User.is_active)
+    )
+    return await _insert(uow, recipients, kind, payload)
+
+
+async def _insert(
+    uow: UnitOfWork, recipients: Select[Any], kind: NotificationKind, payload: Mapping[str, Any]
+) -> int:
+    source = recipients.subquery()
+    highest = (
+        select(func.coalesce(func.max(Notification.seq), 0))
+        .where(Notification.recipient_id == source.c.user_id)
+        .scalar_subquery()
+    )
+    rows = select(
+        source.c.user_id,
+        highest + 1,
+        literal(str(kind)),
+        literal(dict(payload), Notification.payload.type),
+        literal(uow.clock.now(), Notification.created_at.type),
+    )
+    stmt = (
+        insert(Notification)
+        .from_select(
+            [
+                Notification.recipient_id,
+                Notification.seq,
+                Notification.kind,
+                Notification.payload,
+                Notification.created_at,
+            ],
+            rows,
+        )
+        .returning(Notification.recipient_id, Notification.seq)
+    )
+    try:
+        written = (await uow.session.execute(stmt)).all()
+    except IntegrityError as error:
+        if any(mark in str(error.orig) for mark in SEQUENCE_CONFLICT_MARKS):
+            raise SequenceConflictError() from error
+        raise
+    for user_id, seq in written:
+        uow.notify(NOTIFY_CHANNEL, f"{user_id}:{seq}")
+    return len(written)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a subscriber missed: the rows after its cursor, or ``resync`` when they are gone (retention)."""
+
+    items: list[Notification]
+    resync: bool
+
+
+async def since(session: AsyncSession, user_id: int, after: int, *, limit: int = 500) -> Backlog:
+    """The user's notifications numbered after ``after``, oldest first (one index range scan).
+
+    ``resync`` is set when rows right after the cursor were removed by the retention sweep (which keeps
+    each recipient's latest row, so the numbering never restarts): the client must reload its lists
+    instead of trusting the stream to be complete.
+    """
+    rows = list(
+        (
+            await session.scalars(
+                select(Notification)
+                .where(Notification.recipient_id == user_id, Notification.seq > after)
+                .order_by(Notification.seq)
+                .limit(limit)
+            )
+        ).all()
+    )
+    if rows:
+        return Backlog(rows, resync=rows[0].seq != after + 1)
+    highest = await session.scalar(
+        select(func.max(Notification.seq)).where(Notification.recipient_id == user_id)
+    )
+    # A cursor beyond the numbering (a restored database, a client's bug) cannot be trusted either.
+    return Backlog([], resync=after > (highest or 0))
