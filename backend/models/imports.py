@@ -44,8 +44,11 @@ class ContinuationRow(Base):
     national_number: Mapped[str | None] = mapped_column(String(19))
     state: Mapped[ImportRowState] = mapped_column(Enum(ImportRowState, native_enum=False, length=16))
     candidate_ids: Mapped[list[int]] = mapped_column(Json, default=list)
-    matched_record_id: Mapped[int | None] = mapped_column(Id, ForeignKey("student_record.id"))
-    record_id: Mapped[int | None] = mapped_column(Id, ForeignKey("student_record.id"))
+    # Plain ids, no foreign keys: records are never removed (deletion is a state, NUM-4), and a foreign key
+    # would make every stored row take a KEY SHARE lock on its matched record — 7,000 locks held by a
+    # 10,000-row import, blocking edits of those records and costing most of the import's write time.
+    matched_record_id: Mapped[int | None] = mapped_column(Id)
+    record_id: Mapped[int | None] = mapped_column(Id)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
     # The other FLD fields, filled in through the exported sheet (REG-8 step 3).
     details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
