@@ -16,6 +16,7 @@ from backend.db import Database, UnitOfWork
 from backend.domain.accounts.events import AUTH_CHANNEL
 from backend.realtime.hub import Hub
 from backend.realtime.session_cache import SessionCache
+from backend.realtime.wakeups import Wakeups
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     calendars: CalendarCache = field(default_factory=CalendarCache)
     sessions: SessionCache = field(default_factory=SessionCache)
+    wakeups: Wakeups = field(default_factory=Wakeups)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -52,8 +54,10 @@ class Runtime:
     async def start(self) -> None:
         await self.hub.connect()
         await self.sessions.start(self.hub)
+        await self.wakeups.start(self.hub)
 
     async def stop(self) -> None:
+        await self.wakeups.stop()
         await self.sessions.stop()
         await self.hub.disconnect()
         await self.db.dispose()

@@ -19,6 +19,11 @@ from backend.graphql.configuration.schema import ConfigurationMutations, Configu
 from backend.graphql.continuation.schema import ContinuationMutations, ContinuationQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
+from backend.graphql.notifications.schema import (
+    NotificationMutations,
+    NotificationQueries,
+    NotificationSubscriptions,
+)
 from backend.graphql.problems.mutations import ProblemMutations
 from backend.graphql.problems.queries import ProblemQueries
 from backend.graphql.records.change_requests import ChangeRequestQueries
@@ -48,6 +53,7 @@ class Query(
     WorkflowQueries,
     AuditQueries,
     CalendarQueries,
+    NotificationQueries,
     ConfigurationQueries,
 ):
     pass
@@ -66,12 +72,13 @@ class Mutation(
     TransferMutations,
     WorkflowMutations,
     ConfigurationMutations,
+    NotificationMutations,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(SystemSubscriptions):
+class Subscription(SystemSubscriptions, NotificationSubscriptions):
     pass
 
 

@@ -28,6 +28,7 @@ from backend.domain.accounts.passwords import hash_password_sync
 from backend.domain.accounts.service import actor_for, hash_token
 from backend.domain.actor import SystemActor
 from backend.domain.attachments.store import LocalFileStore
+from backend.domain.notifications.log import NotificationKind, notify_users
 from backend.domain.permissions import may, within_reach
 from backend.domain.records import registration_list
 from backend.domain.records.id_numbers import make_resident_id
@@ -999,6 +1000,36 @@ async def _reveal(world: World, actor: User, target: Unit | None) -> Case:
         {"r": str(record.id)},
         school,
     )
+
+
+@case("Query.schoolClasses")
+async def _school_classes(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    school = await world.school_of(target)
+    return Case("query($s: ID) { schoolClasses(schoolId: $s) { id } }", {"s": str(school.id)}, school)
+
+
+@case("Query.notifications")
+async def _notifications(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ notifications { seq } }", {}, None)
+
+
+@case("Mutation.markNotificationsRead")
+async def _mark_read(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("mutation { markNotificationsRead(upTo: 1) { errors { code } marked } }", {}, None)
+
+
+@case("Subscription.notifications")
+async def _notifications_feed(world: World, actor: User, target: Unit | None) -> Case:
+    # One notification waiting, so that an allowed subscription answers at once.
+    async with world.api.runtime.unit_of_work() as uow:
+        await notify_users(uow, [actor.id], NotificationKind.MESSAGE, {"text": "测试"})
+    return Case("subscription { notifications(after: 0) { seq kind } }", {}, None)
+
+
+@case("Subscription.todoChanged")
+async def _todo_changed(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("subscription { todoChanged { count } }", {}, None)
 
 
 @case("Subscription.serverTime")

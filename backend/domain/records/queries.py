@@ -6,11 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.domain.actor import Actor
+from backend.domain.errors import ValidationError
 from backend.domain.pagination import Page, paginate
 from backend.domain.permissions import Operation, authorize
 from backend.domain.units.repository import subtree_filter, unit_in_jurisdiction
-from backend.models import StudentRecord
-from backend.models.enums import RecordStatus, RegistrationState
+from backend.models import SchoolClass, StudentRecord
+from backend.models.enums import RecordStatus, RegistrationState, UnitKind
 
 
 async def list_student_records(
@@ -60,3 +61,22 @@ async def find_student_record(session: AsyncSession, actor: Actor, record_id: in
     if record is None or not actor.covers_path(record.unit_path):
         return None
     return record
+
+
+async def list_school_classes(
+    session: AsyncSession, actor: Actor, school_id: int | None
+) -> list[SchoolClass]:
+    """The classes of one school in the actor's jurisdiction (its own school by default), by stage and grade.
+
+    One school at a time: a school has tens of classes, a county thousands, which no screen lists at once.
+    """
+    authorize(actor, Operation.VIEW_STUDENTS)
+    school = await unit_in_jurisdiction(session, actor, school_id or actor.unit_id, field="schoolId")
+    if school.kind is not UnitKind.SCHOOL:
+        raise ValidationError("请选择一所学校", field="schoolId")
+    rows = await session.scalars(
+        select(SchoolClass)
+        .where(SchoolClass.school_id == school.id)
+        .order_by(SchoolClass.stage, SchoolClass.grade, SchoolClass.name, SchoolClass.id)
+    )
+    return list(rows)

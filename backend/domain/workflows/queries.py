@@ -7,7 +7,7 @@ import binascii
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.calendar import CalendarYearUnknownError, WorkingDayCalendar
@@ -95,6 +95,25 @@ async def to_do(
         items=items,
         cursors=[_encode(item.due_on, item.step.id) for item in items],
         has_next_page=len(rows) > size,
+    )
+
+
+async def to_do_count(session: AsyncSession, actor: Actor) -> int:
+    """How many steps wait on the actor's unit and roles (the badge a live to-do shows); one statement."""
+    require_business_actor(actor)
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(WorkflowStep)
+            .join(WorkflowInstance, WorkflowInstance.id == WorkflowStep.instance_id)
+            .where(
+                WorkflowStep.acting_unit_id == actor.unit_id,
+                WorkflowStep.acting_role.in_(sorted(business_roles(actor))),
+                WorkflowStep.state == StepState.PENDING,
+                WorkflowInstance.state == WorkflowState.OPEN,
+            )
+        )
+        or 0
     )
 
 

@@ -6,12 +6,12 @@ import strawberry
 from strawberry.types import Info
 
 from backend.domain.permissions import Operation
-from backend.domain.records.queries import find_student_record, list_student_records
+from backend.domain.records.queries import find_student_record, list_school_classes, list_student_records
 from backend.graphql.edge import context, parse_id
 from backend.graphql.enums import RecordStatus
 from backend.graphql.operations import performs
 from backend.graphql.pagination import Connection, to_connection
-from backend.graphql.records.types import StudentRecordType
+from backend.graphql.records.types import SchoolClassType, StudentRecordType
 
 
 @strawberry.type
@@ -54,3 +54,14 @@ class RecordQueries:
             max_page=ctx.runtime.settings.max_page_size,
         )
         return to_connection(page, StudentRecordType.from_model)
+
+    @strawberry.field(
+        description="一所学校的班级（默认本校），按学段、年级排序", metadata=performs(Operation.VIEW_STUDENTS)
+    )
+    async def school_classes(
+        self, info: Info, school_id: strawberry.ID | None = None
+    ) -> list[SchoolClassType]:
+        rows = await context(info).query(
+            list_school_classes, None if school_id is None else parse_id(school_id, "schoolId")
+        )
+        return [SchoolClassType.from_model(row) for row in rows]

@@ -22,7 +22,7 @@ from backend.graphql.enums import (
     Stage,
 )
 from backend.graphql.units.types import UnitType
-from backend.models import Guardian, NationalNumberHistory, RecordHistory
+from backend.models import Guardian, NationalNumberHistory, RecordHistory, SchoolClass
 from backend.models import StudentRecord as StudentRecordModel
 
 if TYPE_CHECKING:
@@ -96,13 +96,7 @@ class SchoolClassType:
     entry_year: int
 
     @classmethod
-    async def load(cls, info: Info, class_id: int | None) -> SchoolClassType | None:
-        """The class by id through the request's DataLoader; None when there is none."""
-        if class_id is None:
-            return None
-        row = await context(info).loaders.school_class.load(class_id)
-        if row is None:
-            return None
+    def from_model(cls, row: SchoolClass) -> SchoolClassType:
         return cls(
             id=strawberry.ID(str(row.id)),
             name=row.name,
@@ -110,6 +104,14 @@ class SchoolClassType:
             grade=row.grade,
             entry_year=row.entry_year,
         )
+
+    @classmethod
+    async def load(cls, info: Info, class_id: int | None) -> SchoolClassType | None:
+        """The class by id through the request's DataLoader; None when there is none."""
+        if class_id is None:
+            return None
+        row = await context(info).loaders.school_class.load(class_id)
+        return None if row is None else cls.from_model(row)
 
 
 @strawberry.type(

@@ -177,7 +177,8 @@ class WorkflowPayload:
     replayed: bool = False
 
 
-async def _to_do(session: AsyncSession, actor: Actor, info: Info, **kwargs: Any) -> Any:
+async def to_do_page(session: AsyncSession, actor: Actor, info: Info, **kwargs: Any) -> Any:
+    """A page of the caller's to-do, working days counted on the cached calendar."""
     runtime = context(info).runtime
     calendar = await runtime.calendars.get(session)
     return await to_do(session, actor, calendar=calendar, today=local_today(runtime.clock), **kwargs)
@@ -193,7 +194,7 @@ class WorkflowQueries:
     ) -> Connection[ToDoItem]:
         ctx = context(info)
         page = await ctx.query(
-            _to_do, info, kind=kind, first=first, after=after, max_page=ctx.runtime.settings.max_page_size
+            to_do_page, info, kind=kind, first=first, after=after, max_page=ctx.runtime.settings.max_page_size
         )
         return to_connection(
             page,

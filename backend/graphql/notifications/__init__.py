@@ -1,0 +1,1 @@
+"""Notifications and the live to-do over GraphQL."""
