@@ -61,6 +61,8 @@ class Settings:
     # Run the scheduled jobs (workflow sweeps) inside this server process; off when cron runs
     # ``xueji jobs run-due`` instead. Several processes may all have it on: a lease runs each due job once.
     scheduler_enabled: bool = True
+    # How long in-app notifications are kept; a client away longer is told to resync.
+    notification_retention_days: int = 7
 
     def __post_init__(self) -> None:
         if not self.database_url:

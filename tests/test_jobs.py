@@ -46,7 +46,14 @@ async def test_a_due_job_runs_once_then_waits_for_its_next_time(runtime: Runtime
     third = await run_due_jobs(runtime, holder="b")
 
     assert [(r.name, r.ran) for r in first] == [("workflow-sweeps", True)]
-    assert first[0].result == {"overdueRecorded": 0, "approved": 0, "retrievalsCancelled": 0, "cleared": 0}
+    assert first[0].result == {
+        "overdueRecorded": 0,
+        "approved": 0,
+        "retrievalsCancelled": 0,
+        "cleared": 0,
+        "deadlineReminders": 0,
+        "notificationsRemoved": 0,
+    }
     assert [r.ran for r in second] == [False]
     assert [r.ran for r in third] == [True]
     assert await operations(runtime, "workflow-sweeps") == ["job.completed", "job.completed"]

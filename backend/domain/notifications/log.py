@@ -16,11 +16,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, literal, select
+from sqlalchemy import Select, and_, cast, delete, exists, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from backend.db import UnitOfWork
 from backend.domain.errors import ConflictError
@@ -112,6 +115,67 @@ async def _insert(
     for user_id, seq in written:
         uow.notify(NOTIFY_CHANNEL, f"{user_id}:{seq}")
     return len(written)
+
+
+async def notify_counts(
+    uow: UnitOfWork, counts: Select[int, int], kind: NotificationKind, payload: Mapping[str, str]
+) -> int:
+    """One notification per user of ``counts``, saying how many of something concern them; one INSERT.
+
+    ``counts`` selects ``(user_id, count)``, one row per user; the payload is ``{"count": n, **payload}``.
+    For the sweeps, which find many steps at once: a user is told once, with the number, not once a step.
+    """
+    source = counts.subquery()
+    user_id, count = source.c[0], source.c[1]
+    highest = (
+        select(func.coalesce(func.max(Notification.seq), 0))
+        .where(Notification.recipient_id == user_id)
+        .scalar_subquery()
+    )
+    pairs: list[Any] = [literal("count"), count]
+    for key, value in payload.items():
+        pairs += [literal(key), literal(value)]
+    if uow.session.get_bind().dialect.name == "postgresql":
+        body: Any = cast(func.json_build_object(*pairs), JSONB)
+    else:
+        body = func.json(func.json_object(*pairs))
+    rows = select(
+        user_id, highest + 1, literal(str(kind)), body, literal(uow.clock.now(), Notification.created_at.type)
+    )
+    stmt = (
+        insert(Notification)
+        .from_select(
+            [
+                Notification.recipient_id,
+                Notification.seq,
+                Notification.kind,
+                Notification.payload,
+                Notification.created_at,
+            ],
+            rows,
+        )
+        .returning(Notification.recipient_id, Notification.seq)
+    )
+    written = (await uow.session.execute(stmt)).all()
+    for recipient, seq in written:
+        uow.notify(NOTIFY_CHANNEL, f"{recipient}:{seq}")
+    return len(written)
+
+
+async def sweep_notifications(uow: UnitOfWork, *, keep_days: int) -> int:
+    """Remove notifications older than ``keep_days``, keeping each recipient's latest (its numbering).
+
+    A client whose cursor falls in the removed range is told to resync (``since``).
+    """
+    newer = aliased(Notification)
+    cutoff = uow.clock.now() - timedelta(days=keep_days)
+    result = await uow.session.execute(
+        delete(Notification).where(
+            Notification.created_at < cutoff,
+            exists().where(newer.recipient_id == Notification.recipient_id, newer.seq > Notification.seq),
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)

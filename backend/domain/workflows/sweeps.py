@@ -13,6 +13,10 @@
 4. ``clear_stale``: a business still open after its definition's clearing period (``clears_on``: 90 days,
    TRF-4) is cleared, unless it waits at file retrieval.
 
+The accounts concerned are told: those whose steps were just registered overdue, and — once a day —
+those with steps due in two working days (``tell_overdue``, ``tell_deadlines_near``: one notification per
+account with the number, one INSERT for all); notifications past the retention period are removed last.
+
 Cancelling and clearing are set-based: instances are taken in chunks, and each chunk costs a fixed number
 of statements whatever its size — lock and read the instances, read their last action hashes, skip their
 steps, end them, insert their hash-chained ``cancel`` actions and their audit rows (executemany), and run
@@ -29,24 +33,36 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, func, insert, literal, select, update
+from sqlalchemy import Select, String, Table, and_, exists, func, insert, literal, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backend.clock import local_today
+from backend.calendar import CalendarYearUnknownError, load_calendar
+from backend.clock import SHANGHAI, local_today
 from backend.db import UnitOfWork
 from backend.domain.actor import SystemActor
 from backend.domain.errors import DomainError
+from backend.domain.notifications.log import NotificationKind, notify_counts, sweep_notifications
 from backend.domain.workflows.chain import GENESIS, action_hash
 from backend.domain.workflows.engine import TODO_CHANNEL, approve_overdue_step, todo_message
 from backend.domain.workflows.outcomes import run_batch_outcome_handlers
 from backend.domain.workflows.repository import INSTANCE_TARGET
 from backend.domain.workflows.workflow import AUDIT_OPERATIONS
-from backend.models import AuditEntry, OverdueStep, Unit, WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models import (
+    AuditEntry,
+    Notification,
+    OverdueStep,
+    Unit,
+    User,
+    UserRole,
+    WorkflowAction,
+    WorkflowInstance,
+    WorkflowStep,
+)
 from backend.models.enums import DeadlineAction, StepKind, StepState, WorkflowState
 
 log = logging.getLogger(__name__)
@@ -57,6 +73,7 @@ CHUNK = 2000
 REASON_APPROVED = "办理时限届满，视为同意"
 REASON_RETRIEVAL = "未在规定的工作日内调档，系统自动撤销"
 REASON_CLEARED = "业务发起后90日内未办结，系统自动清理，请重新发起"
+DEADLINE_NOTICE_DAYS = 2
 ACTION_TABLE = cast(Table, WorkflowAction.__table__)
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 
@@ -69,6 +86,8 @@ class SweepReport:
     approved: int = 0
     retrievals_cancelled: int = 0
     cleared: int = 0
+    deadline_reminders: int = 0
+    notifications_removed: int = 0
 
     def as_json(self) -> dict[str, int]:
         return {
@@ -76,6 +95,8 @@ class SweepReport:
             "approved": self.approved,
             "retrievalsCancelled": self.retrievals_cancelled,
             "cleared": self.cleared,
+            "deadlineReminders": self.deadline_reminders,
+            "notificationsRemoved": self.notifications_removed,
         }
 
 
@@ -89,6 +110,10 @@ async def run_sweeps(begin: Begin) -> SweepReport:
     report = SweepReport()
     async with begin() as uow:
         report.overdue_recorded = await record_overdue(uow)
+        if report.overdue_recorded:
+            await tell_overdue(uow)
+    async with begin() as uow:
+        report.deadline_reminders = await tell_deadlines_near(uow)
     async with begin() as uow:
         due = await overdue_approvals(uow)
     for instance_id, step_id in due:
@@ -105,7 +130,54 @@ async def run_sweeps(begin: Begin) -> SweepReport:
         report.retrievals_cancelled = await cancel_overdue_retrievals(uow)
     async with begin() as uow:
         report.cleared = await clear_stale(uow)
+    async with begin() as uow:
+        report.notifications_removed = await sweep_notifications(
+            uow, keep_days=uow.settings.notification_retention_days
+        )
     return report
+
+
+def _accounts_of_steps(steps: Any) -> Select[int, int]:
+    """``(user id, number of steps)`` for the active accounts of each step's unit and role."""
+    return (
+        select(User.id, func.count())
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(steps, and_(steps.c.unit_id == User.unit_id, steps.c.role == UserRole.role))
+        .where(User.is_active)
+        .group_by(User.id)
+    )
+
+
+async def tell_overdue(uow: UnitOfWork) -> int:
+    """Tell the accounts of the units whose steps were just registered overdue, one notice each (TRF-4)."""
+    fresh = (
+        select(OverdueStep.acting_unit_id.label("unit_id"), OverdueStep.acting_role.label("role"))
+        .where(OverdueStep.recorded_at == uow.clock.now())
+        .subquery()
+    )
+    return await notify_counts(uow, _accounts_of_steps(fresh), NotificationKind.STEP_OVERDUE, {})
+
+
+async def tell_deadlines_near(uow: UnitOfWork) -> int:
+    """Once a day, tell accounts whose pending steps fall due in two working days (TRF-4)."""
+    today = local_today(uow.clock)
+    try:
+        target = (await load_calendar(uow.session)).add_working_days(today, DEADLINE_NOTICE_DAYS)
+    except CalendarYearUnknownError:
+        return 0
+    due = (
+        select(WorkflowStep.acting_unit_id.label("unit_id"), WorkflowStep.acting_role.label("role"))
+        .where(WorkflowStep.state == StepState.PENDING, WorkflowStep.due_on == target)
+        .subquery()
+    )
+    start_of_day = datetime.combine(today, time(), tzinfo=SHANGHAI)
+    told_today = exists().where(
+        Notification.recipient_id == User.id,
+        Notification.kind == str(NotificationKind.DEADLINE_NEAR),
+        Notification.created_at >= start_of_day,
+    )
+    counts = _accounts_of_steps(due).where(~told_today)
+    return await notify_counts(uow, counts, NotificationKind.DEADLINE_NEAR, {"dueOn": target.isoformat()})
 
 
 async def record_overdue(uow: UnitOfWork) -> int:

@@ -24,9 +24,20 @@ from backend.domain.workflows.sweeps import (
     record_overdue,
     run_sweeps,
 )
-from backend.models import AuditEntry, OverdueStep, WorkflowAction, WorkflowInstance, WorkflowStep
+from backend.models import (
+    AuditEntry,
+    Notification,
+    OverdueStep,
+    WorkflowAction,
+    WorkflowInstance,
+    WorkflowStep,
+)
 from backend.models.enums import DeadlineAction, Role, StepKind, StepState, WorkflowState
 from tests.domain.workflows.support import World, make_world, start, unique_kind
+
+
+# Nothing due soon and nothing old enough to remove, in the tests that do not look at notifications.
+QUIET = {"deadlineReminders": 0, "notificationsRemoved": 0}
 
 
 @pytest.fixture
@@ -156,7 +167,7 @@ async def test_deadline_counted_as_approval(w: World) -> None:
 
     report = await sweep(w, date(2026, 11, 5))
 
-    assert report == {"overdueRecorded": 0, "approved": 1, "retrievalsCancelled": 0, "cleared": 0}
+    assert report == {"overdueRecorded": 0, "approved": 1, "retrievalsCancelled": 0, "cleared": 0, **QUIET}
     first, second = await steps_of(w, started.id)
     assert (first.state, second.state) == (StepState.APPROVED, StepState.PENDING)
     assert second.due_on == date(2026, 11, 9)
@@ -293,7 +304,7 @@ async def test_sweeps_do_nothing_twice(w: World) -> None:
     first = await sweep(w, date(2026, 11, 20))
     second = await sweep(w, date(2026, 11, 20))
     assert first["cleared"] == 1
-    assert second == {"overdueRecorded": 0, "approved": 0, "retrievalsCancelled": 0, "cleared": 0}
+    assert second == {"overdueRecorded": 0, "approved": 0, "retrievalsCancelled": 0, "cleared": 0, **QUIET}
 
 
 async def test_record_overdue_is_one_statement(w: World) -> None:
@@ -332,3 +343,44 @@ async def test_an_automatic_approval_its_business_refuses_leaves_the_others_done
     assert report["approved"] == 1
     assert (await instance(w, accepted.id)).state is WorkflowState.APPROVED
     assert (await instance(w, refused.id)).state is WorkflowState.OPEN  # rolled back, left for a person
+
+
+async def test_the_accounts_concerned_are_told_of_overdue_and_near_deadlines(w: World) -> None:
+    # RULES: TRF-4, MON-1 — approvers are told, once, with the number of steps
+    w.clock.set(at(date(2026, 11, 2)))
+    for _ in range(2):
+        await start(w, definition(days=4))  # school leader steps due 11-06
+    near = await sweep(w, date(2026, 11, 4))  # 11-06 is two working days away
+    again_today = await sweep(w, date(2026, 11, 4), 15)
+    late = await sweep(w, date(2026, 11, 9))
+
+    assert (near["deadlineReminders"], again_today["deadlineReminders"]) == (2, 0)  # two leaders, once a day
+    assert late["overdueRecorded"] == 2
+    async with w.uow() as uow:
+        rows = (
+            await uow.session.execute(
+                select(Notification.recipient_id, Notification.kind, Notification.payload).where(
+                    Notification.kind.in_(["DEADLINE_NEAR", "STEP_OVERDUE"])
+                )
+            )
+        ).all()
+    leaders = {w.leader.user_id, w.leader2.user_id}
+    assert {(r.recipient_id, r.kind) for r in rows} == {
+        (u, k) for u in leaders for k in ("DEADLINE_NEAR", "STEP_OVERDUE")
+    }
+    assert all(r.payload["count"] == 2 for r in rows)
+    assert {r.payload.get("dueOn") for r in rows if r.kind == "DEADLINE_NEAR"} == {"2026-11-06"}
+
+
+async def test_old_notifications_are_removed_but_each_recipients_latest_is_kept(w: World) -> None:
+    # RULES: MON-1
+    w.clock.set(at(date(2026, 11, 2)))
+    await start(w, definition(days=40))  # the two leaders are told (seq 1)
+    w.clock.set(at(date(2026, 11, 3)))
+    await start(w, definition(days=40))  # and again (seq 2)
+    report = await sweep(w, date(2026, 11, 20))
+    async with w.uow() as uow:
+        kept = (await uow.session.execute(select(Notification.recipient_id, Notification.seq))).all()
+    assert report["notificationsRemoved"] >= 2
+    assert {(r.recipient_id, r.seq) for r in kept} >= {(w.leader.user_id, 2), (w.leader2.user_id, 2)}
+    assert all(r.seq != 1 or r.recipient_id not in (w.leader.user_id, w.leader2.user_id) for r in kept)
