@@ -15,6 +15,7 @@ from backend.clock import Clock
 from backend.config import Settings, load_settings
 from backend.graphql.view import XuejiGraphQL
 from backend.http.attachments import attachment_endpoints
+from backend.http.monitoring import login_compliance_download
 from backend.http.sheets import sheet_endpoints
 from backend.jobs import Scheduler
 from backend.runtime import Runtime
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             Route("/continuation/template", template, methods=["GET"]),
             Route("/continuation/{import_id}/export", export, methods=["GET"]),
             Route("/registration/template", registration_template, methods=["GET"]),
+            Route("/monitoring/login-compliance.xlsx", login_compliance_download(runtime), methods=["GET"]),
         ],
         lifespan=lifespan,
     )

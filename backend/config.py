@@ -17,7 +17,7 @@ from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "XUEJI_"
-SECRET_FIELDS = frozenset({"secret_key", "smtp_password", "database_url", "broadcast_url"})
+SECRET_FIELDS = frozenset({"secret_key", "smtp_password", "sms_http_token", "database_url", "broadcast_url"})
 
 
 class ConfigError(RuntimeError):
@@ -41,6 +41,15 @@ class Settings:
     smtp_password: str = ""
     smtp_sender: str = "xueji@localhost"
     smtp_security: str = "none"  # none | starttls | tls
+    # SMS: "log" writes a line per message (the last 4 digits of the number, never the text); "http" POSTs
+    # {"phone", "text"} as JSON with "Authorization: Bearer <sms_http_token>" to sms_http_url.
+    sms_provider: str = "log"  # log | http
+    sms_http_url: str = ""
+    sms_http_token: str = ""
+    # One SMTP or SMS-gateway exchange gives up after this many seconds (and is retried later).
+    delivery_timeout_seconds: int = 30
+    # Attempts per email or SMS before it is given up (DEAD); waits double from 1 minute up to an hour.
+    outbox_max_attempts: int = 10
     password_expiry_days: int = 90
     password_history: int = 5
     lockout_threshold: int = 5

@@ -33,8 +33,10 @@ import backend.domain.businesses  # noqa: F401 - registers every business's outc
 from backend.db import UnitOfWork
 from backend.domain.actor import SystemActor
 from backend.domain.audit.service import record_audit
+from backend.domain.monitoring.logins import send_login_reminders
 from backend.domain.workflows.sweeps import Begin, run_sweeps
 from backend.models import JobLease
+from backend.notifications.jobs import deliver_notifications
 from backend.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,11 @@ async def _workflow_sweeps(begin: Begin) -> dict[str, Any]:
 
 
 # Hourly: deadlines are dates, so one run a day would do; hourly catches up soon after a restart.
-JOBS: tuple[Job, ...] = (Job("workflow-sweeps", timedelta(hours=1), _workflow_sweeps),)
+JOBS: tuple[Job, ...] = (
+    Job("workflow-sweeps", timedelta(hours=1), _workflow_sweeps),
+    Job("login-reminders", timedelta(hours=1), send_login_reminders),
+    Job("notifications", timedelta(minutes=1), deliver_notifications),  # route, then email and SMS
+)
 
 
 @dataclass(frozen=True)

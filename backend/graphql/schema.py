@@ -19,6 +19,11 @@ from backend.graphql.configuration.schema import ConfigurationMutations, Configu
 from backend.graphql.continuation.schema import ContinuationMutations, ContinuationQueries
 from backend.graphql.errors import ErrorShaping
 from backend.graphql.extensions import RequestScope
+from backend.graphql.monitoring.schema import MonitoringQueries
+from backend.graphql.notifications.preferences import (
+    NotificationPreferenceMutations,
+    NotificationPreferenceQueries,
+)
 from backend.graphql.notifications.schema import (
     NotificationMutations,
     NotificationQueries,
@@ -54,7 +59,9 @@ class Query(
     AuditQueries,
     CalendarQueries,
     NotificationQueries,
+    NotificationPreferenceQueries,
     ConfigurationQueries,
+    MonitoringQueries,
 ):
     pass
 
@@ -73,6 +80,7 @@ class Mutation(
     WorkflowMutations,
     ConfigurationMutations,
     NotificationMutations,
+    NotificationPreferenceMutations,
 ):
     pass
 

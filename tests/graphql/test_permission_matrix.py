@@ -1032,6 +1032,20 @@ async def _todo_changed(world: World, actor: User, target: Unit | None) -> Case:
     return Case("subscription { todoChanged { count } }", {}, None)
 
 
+@case("Query.notificationPreferences")
+async def _notification_preferences(world: World, actor: User, target: Unit | None) -> Case:
+    return Case("{ notificationPreferences { dailyDigest } }", {}, None)
+
+
+@case("Mutation.setNotificationPreferences")
+async def _set_notification_preferences(world: World, actor: User, target: Unit | None) -> Case:
+    return Case(
+        "mutation($i: SetNotificationPreferencesInput!) { setNotificationPreferences(input: $i) { errors { code } } }",
+        {"i": {"channels": [{"kind": "DECIDED", "channels": ["EMAIL", "SMS"]}], "dailyDigest": True}},
+        None,
+    )
+
+
 @case("Subscription.serverTime")
 async def _server_time(world: World, actor: User, target: Unit | None) -> Case:
     return Case("subscription { serverTime(count: 1) }", {}, None)
@@ -1386,6 +1400,14 @@ async def _reject_post_graduation_study(world: World, actor: User, target: Unit 
         {"t": str(view.transfer.id)},
         graduating,
         acting_unit=acting,
+    )
+
+
+@case("Query.loginCompliance")
+async def _login_compliance(world: World, actor: User, target: Unit | None) -> Case:
+    assert target
+    return Case(
+        "query($u: ID) { loginCompliance(unitId: $u) { total { accounts } } }", {"u": str(target.id)}, target
     )
 
 

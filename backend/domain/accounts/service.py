@@ -48,6 +48,7 @@ from backend.domain.errors import NotFoundError, UnauthenticatedError, Validatio
 from backend.domain.permissions import Operation, PasswordChangeRequiredError, authorize
 from backend.models import AuthSession, Delegation, PasswordHistory, SignInEvent, Unit, User, UserRole
 from backend.models.enums import Role
+from backend.notifications.issuance import send_initial_credentials
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 BUSINESS_ROLES = frozenset({Role.REGISTRAR, Role.LEADER})
@@ -518,6 +519,7 @@ async def create_user(
         after=_user_snapshot(user, roles),
         scope_path=unit.path,
     )
+    await send_initial_credentials(uow, user, password, reset=False)  # IME-6
     return IssuedAccount(user, password)
 
 
@@ -605,6 +607,7 @@ async def reset_password(uow: UnitOfWork, *, actor: Actor, user_id: int) -> Issu
     await record_audit(
         uow, actor=actor, operation="user.password_reset", target_type="user", target_id=user.id
     )
+    await send_initial_credentials(uow, user, password, reset=True)  # IME-6
     return IssuedAccount(user, password)
 
 

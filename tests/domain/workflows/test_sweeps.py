@@ -35,7 +35,6 @@ from backend.models import (
 from backend.models.enums import DeadlineAction, Role, StepKind, StepState, WorkflowState
 from tests.domain.workflows.support import World, make_world, start, unique_kind
 
-
 # Nothing due soon and nothing old enough to remove, in the tests that do not look at notifications.
 QUIET = {"deadlineReminders": 0, "notificationsRemoved": 0}
 

@@ -1,0 +1,1 @@
+"""Weekly-login monitoring (MON-1): reminders to absent accounts, escalation, the report by region."""

@@ -1,0 +1,1 @@
+"""GraphQL for weekly-login monitoring (MON-1)."""
