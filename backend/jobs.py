@@ -11,7 +11,8 @@ Of two processes exactly one matches. The winner runs the job in its own unit of
 due time and frees the lease, so a process that wakes a moment later finds the job not due: each due run
 happens once. A process that dies mid-run leaves a lease that expires after ``ttl``, and the job is run
 again — which is safe because every job is an idempotent function of "now" (the workflow sweeps are).
-Each run leaves an audit row ``job.completed`` (or ``job.failed``), attributed to the system.
+Each run that did something leaves an audit row ``job.completed`` (a failed one ``job.failed``), attributed
+to the system; every run's result stays on its lease row.
 """
 
 from __future__ import annotations
@@ -124,6 +125,12 @@ async def _run(runtime: Runtime, job: Job, me: str) -> JobRun:
     started = runtime.clock.now()
     try:
         result = await job.run(runtime.unit_of_work)
+        if not did_work(result):
+            # A run that changed nothing leaves no audit row (a per-minute job would write 1,440 a day);
+            # its result is still on the lease row (``last_result``).
+            async with runtime.unit_of_work() as uow:
+                await _release(uow, job, me, next_due_at=_next_due(started, job.every), result=result)
+            return JobRun(job.name, ran=True, result=result)
         async with runtime.unit_of_work() as uow:
             await record_audit(
                 uow,
@@ -166,6 +173,19 @@ async def _release(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def did_work(result: Any) -> bool:
+    """Whether a job's result reports anything done: a non-zero count anywhere in it."""
+    if isinstance(result, bool):
+        return result
+    if isinstance(result, int | float):
+        return result != 0
+    if isinstance(result, dict):
+        return any(did_work(value) for value in result.values())
+    if isinstance(result, list | tuple):
+        return any(did_work(value) for value in result)
+    return False
 
 
 def _next_due(started: datetime, every: timedelta) -> datetime:

@@ -58,7 +58,7 @@ async def test_a_due_job_runs_once_then_waits_for_its_next_time(runtime: Runtime
     }
     assert [r.ran for r in second] == [False]
     assert [r.ran for r in third] == [True]
-    assert await operations(runtime, "workflow-sweeps") == ["job.completed", "job.completed"]
+    assert await operations(runtime, "workflow-sweeps") == []  # nothing done, nothing to audit
     lease = await lease_of(runtime, "workflow-sweeps")
     assert lease is not None
     assert (lease.holder, lease.lease_until) == (None, None)
@@ -89,7 +89,7 @@ async def test_a_failing_job_is_recorded_and_retried(runtime: Runtime, clock: Fi
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("database went away")
-        return {"ok": True}
+        return {"sent": 1}
 
     job = Job("flaky", timedelta(days=1), flaky)
     failed = await run_due_jobs(runtime, holder="a", jobs=(job,))
@@ -99,19 +99,40 @@ async def test_a_failing_job_is_recorded_and_retried(runtime: Runtime, clock: Fi
 
     assert (failed[0].ran, failed[0].error) == (True, "RuntimeError")
     assert [r.ran for r in too_soon] == [False]
-    assert retried[0].result == {"ok": True}
+    assert retried[0].result == {"sent": 1}
     assert await operations(runtime, "flaky") == ["job.failed", "job.completed"]
+
+
+async def test_only_runs_that_did_something_are_audited(runtime: Runtime, clock: FixedClock) -> None:
+    results = iter([{"sent": 0, "nested": {"routed": 0}}, {"sent": 0, "nested": {"routed": 2}}])
+
+    async def counted(begin: Begin) -> dict[str, Any]:
+        return next(results)
+
+    job = Job("counted", timedelta(minutes=1), counted)
+    await run_due_jobs(runtime, holder="a", jobs=(job,))
+    idle = await operations(runtime, "counted")
+    clock.advance(timedelta(minutes=1))
+    await run_due_jobs(runtime, holder="a", jobs=(job,))
+    lease = await lease_of(runtime, "counted")
+
+    assert idle == []
+    assert await operations(runtime, "counted") == ["job.completed"]
+    assert lease is not None
+    assert lease.last_result == {"sent": 0, "nested": {"routed": 2}}
 
 
 async def test_the_scheduler_runs_due_jobs_in_the_server(runtime: Runtime) -> None:
     scheduler = Scheduler(runtime, wake_seconds=0.01)
     scheduler.start()
     for _ in range(200):
-        if await operations(runtime, "workflow-sweeps"):
+        lease = await lease_of(runtime, "workflow-sweeps")
+        if lease is not None and lease.last_finished_at is not None:
             break
         await asyncio.sleep(0.01)
     await scheduler.stop()
-    assert await operations(runtime, "workflow-sweeps") == ["job.completed"]
+    assert lease is not None
+    assert lease.last_finished_at is not None
 
 
 def test_two_processes_run_a_due_sweep_once(settings: Settings, tmp_path: Any) -> None:
@@ -135,11 +156,12 @@ def test_two_processes_run_a_due_sweep_once(settings: Settings, tmp_path: Any) -
     assert sum(line.startswith("workflow-sweeps: {") for line in lines) == 1, lines
     assert lines.count("workflow-sweeps: not due or held by another process") == 1, lines
 
-    async def completed() -> int:
+    async def finished() -> bool:
         runtime = Runtime.build(replace(settings, broadcast_url="memory://"))
         try:
-            return len(await operations(runtime, "workflow-sweeps"))
+            lease = await lease_of(runtime, "workflow-sweeps")
+            return lease is not None and lease.last_finished_at is not None and lease.holder is None
         finally:
             await runtime.db.dispose()
 
-    assert asyncio.run(completed()) == 1
+    assert asyncio.run(finished())  # the winner finished and freed the lease
