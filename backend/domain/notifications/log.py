@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, cast, delete, exists, func, insert, literal, select
+from sqlalchemy import Select, and_, cast, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.db import UnitOfWork
+from backend.domain.actor import Actor
+from backend.domain.audit.service import record_audit
 from backend.domain.errors import ConflictError
+from backend.domain.permissions import Operation, authorize
 from backend.models import Notification, User, UserRole
 from backend.models.enums import Role
 
@@ -176,6 +179,30 @@ async def sweep_notifications(uow: UnitOfWork, *, keep_days: int) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def mark_read(uow: UnitOfWork, actor: Actor, up_to: int) -> int:
+    """Mark the actor's own notifications numbered up to ``up_to`` as read; audited. Returns how many."""
+    authorize(actor, Operation.VIEW_OWN_ACCOUNT)
+    result = await uow.session.execute(
+        update(Notification)
+        .where(
+            Notification.recipient_id == actor.user_id,
+            Notification.seq <= up_to,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=uow.clock.now())
+    )
+    marked = int(getattr(result, "rowcount", 0) or 0)
+    await record_audit(
+        uow,
+        actor=actor,
+        operation="notifications.read",
+        target_type="user",
+        target_id=actor.user_id,
+        after={"upTo": up_to, "marked": marked},
+    )
+    return marked
 
 
 @dataclass(frozen=True)

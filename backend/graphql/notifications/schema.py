@@ -16,14 +16,12 @@ from datetime import datetime
 from typing import Any, Optional
 
 import strawberry
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.domain.actor import Actor
-from backend.domain.audit.service import record_audit
-from backend.domain.notifications.log import since
+from backend.domain.notifications.log import mark_read, since
 from backend.domain.permissions import Operation, authorize
 from backend.domain.workflows.policy import business_roles
 from backend.domain.workflows.queries import to_do_count
@@ -115,29 +113,7 @@ class NotificationMutations:
         description="将序号不大于 upTo 的通知标为已读", metadata=performs(Operation.VIEW_OWN_ACCOUNT)
     )
     async def mark_notifications_read(self, info: Info, up_to: int) -> ReadMarkPayload:
-        async def run(uow: Any, actor: Actor) -> int:
-            authorize(actor, Operation.VIEW_OWN_ACCOUNT)
-            result = await uow.session.execute(
-                update(Notification)
-                .where(
-                    Notification.recipient_id == actor.user_id,
-                    Notification.seq <= up_to,
-                    Notification.read_at.is_(None),
-                )
-                .values(read_at=uow.clock.now())
-            )
-            marked = int(result.rowcount or 0)
-            await record_audit(
-                uow,
-                actor=actor,
-                operation="notifications.read",
-                target_type="user",
-                target_id=actor.user_id,
-                after={"upTo": up_to, "marked": marked},
-            )
-            return marked
-
-        result = await write(info, run)
+        result = await write(info, lambda uow, actor: mark_read(uow, actor, up_to))
         if isinstance(result, int):
             return ReadMarkPayload(errors=[], marked=result)
         return ReadMarkPayload(errors=result.errors)

@@ -8,8 +8,14 @@ from sqlalchemy import delete, event, select
 from backend.clock import FixedClock
 from backend.config import Settings
 from backend.db import Database
-from backend.domain.notifications.log import NotificationKind, notify_unit_role, notify_users, since
-from backend.models import Notification, User
+from backend.domain.notifications.log import (
+    NotificationKind,
+    mark_read,
+    notify_unit_role,
+    notify_users,
+    since,
+)
+from backend.models import AuditEntry, Notification, User
 from backend.models.enums import Role
 from tests.domain.workflows.support import World, make_world
 
@@ -95,3 +101,22 @@ async def test_inactive_accounts_are_not_told(w: World) -> None:
             uow, w.tree.school_a1.id, Role.LEADER, NotificationKind.STEP_PENDING, {}
         )
     assert written == 1
+
+
+async def test_a_user_marks_only_their_own_notifications_read(w: World) -> None:
+    # RULES: MON-1, SEC-7
+    async with w.uow() as uow:
+        for _ in range(3):
+            await notify_users(uow, [w.county.user_id, w.city.user_id], NotificationKind.MESSAGE, {})
+    async with w.uow() as uow:
+        marked = await mark_read(uow, w.county, 2)
+    async with w.uow() as uow:
+        read = (
+            await uow.session.execute(
+                select(Notification.recipient_id, Notification.seq).where(Notification.read_at.is_not(None))
+            )
+        ).all()
+        audit = (await uow.session.scalars(select(AuditEntry.operation))).all()
+    assert marked == 2
+    assert sorted(read) == [(w.county.user_id, 1), (w.county.user_id, 2)]
+    assert "notifications.read" in audit
