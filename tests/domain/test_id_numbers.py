@@ -12,6 +12,7 @@ from backend.domain.records.id_numbers import (
     ResidentId,
     check_digit,
     make_resident_id,
+    mask_changes,
     mask_id_number,
     parse_resident_id,
     upgrade_15_to_18,
@@ -291,3 +292,23 @@ def test_parse_national_number_refuses(number: str, message: str) -> None:  # RU
     assert caught.value.code == "INVALID_NATIONAL_NUMBER"
     assert caught.value.message == message
     assert caught.value.field == "nationalNumber"
+
+
+def test_changes_show_every_id_number_masked() -> None:
+    # RULES: SEC-4, SEC-7 — history and change requests show who changed what, never a full ID number
+    guardian_id = "34010219800101002X"
+    changes = {
+        "idNumber": ["340102201801010011", "340102201801010038"],
+        "guardians": [[{"name": "张父", "idNumber": guardian_id}], [{"name": "张父", "idNumber": None}]],
+        "name": ["张三", "张叁"],
+    }
+
+    shown = mask_changes(changes)
+
+    assert shown["idNumber"] == ["340102********0011", "340102********0038"]
+    assert shown["guardians"] == [
+        [{"name": "张父", "idNumber": "340102********002X"}],
+        [{"name": "张父", "idNumber": None}],
+    ]
+    assert shown["name"] == ["张三", "张叁"]
+    assert changes["guardians"][0][0]["idNumber"] == guardian_id  # the stored value is untouched

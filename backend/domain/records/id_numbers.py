@@ -16,8 +16,10 @@ surrounding spaces dropped, ``x`` upper-cased); the normalised number is what ge
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from backend.domain.errors import ValidationError
 from backend.models.enums import Gender
@@ -183,6 +185,26 @@ def mask_id_number(number: str | None) -> str | None:
     if len(value) <= 2:
         return "*" * len(value)
     return "*" * (len(value) - 2) + value[-2:]
+
+
+def mask_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``{field: [old, new]}`` change (history, change requests) with every ID number masked (SEC-4).
+
+    The student's ``idNumber`` and each guardian's, inside the ``guardians`` lists.
+    """
+    shown = dict(changes)
+    pair = shown.get("idNumber")
+    if isinstance(pair, list):
+        shown["idNumber"] = [mask_id_number(v) if isinstance(v, str) else v for v in pair]
+    guardians = shown.get("guardians")
+    if isinstance(guardians, list):
+        shown["guardians"] = [
+            [{**g, "idNumber": mask_id_number(g.get("idNumber"))} if isinstance(g, dict) else g for g in side]
+            if isinstance(side, list)
+            else side
+            for side in guardians
+        ]
+    return shown
 
 
 def make_resident_id(region: str, birth: date, sequence: int, gender: Gender) -> str:

@@ -11,20 +11,12 @@ from strawberry.types import Info
 
 from backend.domain.changes.queries import get_change_request, list_change_requests
 from backend.domain.permissions import Operation
-from backend.domain.records.id_numbers import mask_id_number
+from backend.domain.records.id_numbers import mask_changes
 from backend.graphql.edge import context, parse_id
 from backend.graphql.operations import performs
 from backend.graphql.pagination import Connection, to_connection
 from backend.graphql.records.types import StudentRecordType
 from backend.models import ChangeRequest
-
-
-def _masked(changes: dict[str, Any]) -> dict[str, Any]:
-    """ID numbers in a request are shown masked, like everywhere else (SEC-4)."""
-    shown = dict(changes)
-    if "idNumber" in shown and isinstance(shown["idNumber"], list):
-        shown["idNumber"] = [mask_id_number(v) if isinstance(v, str) else v for v in shown["idNumber"]]
-    return shown
 
 
 @strawberry.type(name="ChangeRequest", description="学籍信息变更申请：受控字段的原值和新值、理由、证明材料")
@@ -46,7 +38,7 @@ class ChangeRequestType:
         return cls(
             id=strawberry.ID(str(row.id)),
             record_id=strawberry.ID(str(row.record_id)),
-            changes=_masked(row.changes),
+            changes=mask_changes(row.changes),
             reason=row.reason,
             proof_ids=[strawberry.ID(str(i)) for i in row.proof_ids or []],
             state=row.state,

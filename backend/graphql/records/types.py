@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.domain.records.fields import json_value, record_values
-from backend.domain.records.id_numbers import mask_id_number
+from backend.domain.records.id_numbers import mask_changes, mask_id_number
 from backend.graphql.edge import context
 from backend.graphql.enums import (
     Gender,
@@ -73,10 +73,7 @@ class RecordChangeType:
 
     @classmethod
     def from_model(cls, row: RecordHistory) -> RecordChangeType:
-        changes = dict(row.changes)
-        for key in ("idNumber",):  # full ID numbers are shown only through revealIdNumber (audited)
-            if key in changes and isinstance(changes[key], list):
-                changes[key] = [mask_id_number(v) if isinstance(v, str) else v for v in changes[key]]
+        changes = mask_changes(row.changes)  # full numbers only through revealIdNumber (audited)
         return cls(
             at=row.at,
             kind=row.kind,
