@@ -34,10 +34,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             database = "ok"
         except Exception:  # noqa: BLE001 - health reports, it does not raise
             database = "unavailable"
-        status = 200 if database == "ok" and runtime.hub.connected else 503
+        # Without the broadcast the server still works (subscribers catch up by polling): degraded, not down.
+        broadcast = "ok" if runtime.hub.healthy else "degraded"
         return JSONResponse(
-            {"database": database, "broadcast": "ok" if runtime.hub.connected else "unavailable"},
-            status_code=status,
+            {"database": database, "broadcast": broadcast, "liveSubscriptions": runtime.feed.subscriptions},
+            status_code=200 if database == "ok" else 503,
         )
 
     scheduler = Scheduler(runtime)

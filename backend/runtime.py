@@ -13,10 +13,10 @@ from backend.calendar import CalendarCache
 from backend.clock import Clock, SystemClock
 from backend.config import Settings
 from backend.db import Database, UnitOfWork
-from backend.domain.accounts.events import AUTH_CHANNEL
+from backend.realtime.feed import NotificationFeed
 from backend.realtime.hub import Hub
 from backend.realtime.session_cache import SessionCache
-from backend.realtime.wakeups import Wakeups
+from backend.realtime.wakeups import CHANNELS, Wakeups
 
 
 @dataclass
@@ -28,13 +28,14 @@ class Runtime:
     calendars: CalendarCache = field(default_factory=CalendarCache)
     sessions: SessionCache = field(default_factory=SessionCache)
     wakeups: Wakeups = field(default_factory=Wakeups)
+    feed: NotificationFeed = field(default_factory=NotificationFeed)
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            hub=Hub(settings.broadcast_url),
+            hub=Hub(settings.broadcast_url, CHANNELS),
             clock=clock or SystemClock(),
         )
 
@@ -42,22 +43,19 @@ class Runtime:
         return self.db.unit_of_work(self.clock, self.settings, self.publish)
 
     async def publish(self, channel: str, message: str) -> None:
-        """Apply a committed notice here at once, then tell the other processes through the hub.
+        """A committed notice: to this process's listeners at once, then to the others via the hub.
 
-        Local first, so that a request following a sign-out on this process can never be answered
-        from the cache; the hub's echo of our own notice is harmless.
+        Local first, so that a request following a sign-out here can never be answered from the cache.
         """
-        if channel == AUTH_CHANNEL:
-            self.sessions.handle(message)
         await self.hub.publish(channel, message)
 
     async def start(self) -> None:
+        for part in (self.sessions, self.wakeups, self.feed):
+            part.attach(self.hub)
         await self.hub.connect()
-        await self.sessions.start(self.hub)
-        await self.wakeups.start(self.hub)
+        self.feed.start(self.db)
 
     async def stop(self) -> None:
-        await self.wakeups.stop()
-        await self.sessions.stop()
+        await self.feed.stop()
         await self.hub.disconnect()
         await self.db.dispose()

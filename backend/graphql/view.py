@@ -20,11 +20,15 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from backend.domain.errors import DomainError
 from backend.graphql.context import Context
+from backend.graphql.live import LiveTransportWSHandler, TextWebSocketAdapter
 from backend.graphql.schema import build_schema
 from backend.runtime import Runtime
 
 
 class XuejiGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = LiveTransportWSHandler
+    websocket_adapter_class = TextWebSocketAdapter
+
     def __init__(self, runtime: Runtime) -> None:
         settings = runtime.settings
         super().__init__(

@@ -10,9 +10,6 @@ timeout are re-checked on every hit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,8 +20,6 @@ from backend.domain.accounts.events import AUTH_CHANNEL
 if TYPE_CHECKING:
     from backend.domain.accounts.service import ResolvedSession
     from backend.realtime.hub import Hub
-
-log = logging.getLogger(__name__)
 
 TTL = timedelta(seconds=5)
 MAX_ENTRIES = 50_000
@@ -40,7 +35,6 @@ class _Entry:
 class SessionCache:
     def __init__(self) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._listener: asyncio.Task[None] | None = None
 
     def get(self, token_hash: str, now: datetime) -> ResolvedSession | None:
         entry = self._entries.get(token_hash)
@@ -71,29 +65,7 @@ class SessionCache:
         if kind == "user" and value.isdigit():
             self.evict_user(int(value))
 
-    async def start(self, hub: Hub) -> None:
-        ready = asyncio.Event()
-        self._listener = asyncio.create_task(self._listen(hub, ready))
-        await asyncio.wait_for(ready.wait(), 10)
-
-    async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-
-    async def _listen(self, hub: Hub, ready: asyncio.Event) -> None:
-        while True:
-            try:
-                async with hub.subscribe(AUTH_CHANNEL) as messages:
-                    ready.set()
-                    async for message in messages:
-                        self.handle(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the broadcast dropped: forget everything, then listen again
-                log.exception("auth invalidation listener failed; clearing the session cache")
-                self.clear()
-                ready.set()
-                await asyncio.sleep(1)
+    def attach(self, hub: Hub) -> None:
+        """Evict on every ``auth`` notice; after a broadcast outage forget everything (notices were lost)."""
+        hub.listen(AUTH_CHANNEL, self.handle)
+        hub.on_recovery(self.clear)

@@ -1,73 +1,45 @@
-"""Routing hub wake-ups to this process's subscriptions: one hub subscription per channel, not per socket.
+"""Routing hub wake-ups to this process's to-do subscriptions: keys and events, no queues.
 
-The hub (broadcaster, at most once, alpha) only says "look again": ``notify`` carries ``"<user id>:<seq>"``
-after a notification commits, ``todo`` carries ``"unit:<id>:<ROLE>"`` after a step opens or closes, ``auth``
-carries ``"user:<id>"`` after a sign-out or role change. Each subscription registers an ``asyncio.Event``
-under the keys it cares about (``user:<id>``, ``unit:<id>:<ROLE>``); a wake-up sets the events of its key and
-nothing else, so memory per subscription is one event and no queue can grow.
+The hub (broadcaster, at most once) only says "look again": ``todo`` carries ``"unit:<id>:<ROLE>"`` after a
+step opens or closes, ``notify`` carries the users whose notifications grew, ``auth`` carries
+``"user:<id>"`` after a sign-out or role change. Each subscription registers an ``asyncio.Event`` under the
+keys it cares about (``unit:<id>:<ROLE>``, ``user:<id>``, ``auth:<id>``); a wake-up sets the events of its
+key and nothing else, so memory per subscription is one event and nothing can pile up.
 
 Nothing here is trusted for completeness: a subscription re-reads the database after every wake-up and
-also every ``POLL_SECONDS`` without one, so a wake-up lost in Redis, a Redis restart or a listener that died
-silently (broadcaster issue #144) delays an item by at most that long and never loses it. When a channel's
-listener fails it is restarted with back-off, ``healthy`` reports it, and every waiting subscription is
-woken once it is back so that each catches up from the log at once.
+also every ``POLL_SECONDS`` without one, and after a broadcast outage the hub's recovery wakes everyone,
+so a lost wake-up delays an item by at most that long and never loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import defaultdict
 from collections.abc import Iterator
 
 from backend.domain.accounts.events import AUTH_CHANNEL
-from backend.domain.notifications.log import NOTIFY_CHANNEL
+from backend.domain.notifications.log import NOTIFY_CHANNEL, woken_users
 from backend.domain.workflows.engine import TODO_CHANNEL
 from backend.realtime.hub import Hub
 
-log = logging.getLogger(__name__)
-
 CHANNELS = (NOTIFY_CHANNEL, TODO_CHANNEL, AUTH_CHANNEL)
 POLL_SECONDS = 15.0
-MAX_BACKOFF = 30.0
 
 
-def key_of(channel: str, message: str) -> str | None:
-    """The subscription key a wake-up is for, or None for a message this process has no use for."""
-    if channel == NOTIFY_CHANNEL:
-        user, _, _ = message.partition(":")
-        return f"user:{user}" if user.isdigit() else None
-    if channel in (TODO_CHANNEL, AUTH_CHANNEL):
-        return message
-    return None
+def auth_key(user_id: int) -> str:
+    return f"auth:{user_id}"
 
 
 class Wakeups:
     def __init__(self) -> None:
         self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._up: dict[str, bool] = {}
 
-    @property
-    def healthy(self) -> bool:
-        return bool(self._up) and all(self._up.values())
-
-    async def start(self, hub: Hub) -> None:
-        ready = [asyncio.Event() for _ in CHANNELS]
-        self._tasks = [
-            asyncio.create_task(self._listen(hub, channel, event), name=f"wakeups-{channel}")
-            for channel, event in zip(CHANNELS, ready, strict=True)
-        ]
-        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ready)), 10)
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+    def attach(self, hub: Hub) -> None:
+        hub.listen(NOTIFY_CHANNEL, self._on_notify)
+        hub.listen(TODO_CHANNEL, self.wake)
+        hub.listen(AUTH_CHANNEL, self._on_auth)
+        hub.on_recovery(self.wake_all)
 
     @contextlib.contextmanager
     def waiter(self, *keys: str) -> Iterator[asyncio.Event]:
@@ -94,30 +66,14 @@ class Wakeups:
             for event in events:
                 event.set()
 
-    async def _listen(self, hub: Hub, channel: str, ready: asyncio.Event) -> None:
-        backoff = 1.0
-        while True:
-            try:
-                async with hub.subscribe(channel) as messages:
-                    recovered = self._up.get(channel) is False
-                    self._up[channel] = True
-                    ready.set()
-                    backoff = 1.0
-                    if recovered:
-                        self.wake_all()  # everyone catches up from the log now
-                    async for message in messages:
-                        key = key_of(channel, message)
-                        if key is not None:
-                            self.wake(key)
-                raise ConnectionError(f"hub subscription to {channel!r} ended")
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the broadcast dropped: report, back off, subscribe again
-                log.warning("wake-ups on %r failed; again in %.0f s", channel, backoff, exc_info=True)
-                self._up[channel] = False
-                ready.set()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+    def _on_notify(self, message: str) -> None:
+        for user_id in woken_users(message):
+            self.wake(f"user:{user_id}")
+
+    def _on_auth(self, message: str) -> None:
+        kind, _, value = message.partition(":")
+        if kind == "user" and value.isdigit():
+            self.wake(auth_key(int(value)))
 
 
 async def wait_for_wakeup(event: asyncio.Event, poll_seconds: float = POLL_SECONDS) -> None:

@@ -10,8 +10,7 @@ import pytest
 from starlette.requests import Request
 
 from backend.graphql.context import Context
-from backend.graphql.notifications import schema as feed_module
-from backend.realtime.wakeups import wait_for_wakeup
+from backend.realtime import feed as feed_module
 from tests.api import SCHOOL_REGISTRAR, Api
 from tests.graphql.test_idempotent_starts import REGISTER, SUBMIT, demo_values_and_class
 from tests.realtime.test_session_cache import two_processes  # noqa: F401 - the fixture
@@ -38,10 +37,7 @@ async def test_a_notification_committed_on_one_process_reaches_a_subscriber_on_a
 ) -> None:
     # RULES: MON-1 — approvers see new work the moment it lands, whichever process served the change
     # No poll within the test's patience: only the broadcast's wake-up can deliver in time.
-    async def no_poll(event: asyncio.Event, poll_seconds: float = 0) -> None:
-        await wait_for_wakeup(event, 600)
-
-    monkeypatch.setattr(feed_module, "wait_for_wakeup", no_poll)
+    monkeypatch.setattr(feed_module, "POLL_SECONDS", 600)
     a, b = two_processes
     registrar, leader = await a.login(SCHOOL_REGISTRAR), await b.login(LEADER)
     backlog = await b.post("{ notifications { seq } }", token=leader)

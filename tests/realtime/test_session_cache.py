@@ -14,6 +14,7 @@ from backend.clock import FixedClock
 from backend.config import Settings
 from backend.models import User
 from backend.realtime.hub import Hub
+from backend.realtime.wakeups import CHANNELS
 from tests.api import LOGIN, SCHOOL_REGISTRAR, Api
 from tests.conftest import TEST_BROADCAST_URL
 
@@ -28,7 +29,7 @@ async def two_processes(api_settings: Settings, clock: FixedClock) -> AsyncItera
     """
     first, second = create_app(api_settings, clock), create_app(api_settings, clock)
     if not TEST_BROADCAST_URL.startswith("redis"):
-        shared = Hub(TEST_BROADCAST_URL)
+        shared = Hub(TEST_BROADCAST_URL, CHANNELS)
         first.state.runtime.hub = second.state.runtime.hub = shared
     async with first.router.lifespan_context(first), second.router.lifespan_context(second):
         async with (

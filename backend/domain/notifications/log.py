@@ -7,19 +7,36 @@ user at the same moment would pick the same number: the unique index lets only o
 retries the loser's whole operation (``SequenceConflictError``), so each user's numbers follow commit order
 without gaps — the property the loss-free catch-up relies on.
 
-After commit each recipient's wake-up goes out on the hub (``NOTIFY_CHANNEL``, ``"<user id>:<seq>"``): the
-broadcast only wakes listeners, which read the rows themselves.
+After commit the recipients' wake-up goes out on the hub (``NOTIFY_CHANNEL``, ``"<user id>:<seq>,…"``, one
+message per ``WAKE_CHUNK`` recipients, so telling a whole province is a handful of messages, not one per
+person): the broadcast only wakes listeners, which read the rows themselves — for every subscription of a
+process at once with ``since_many``.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, cast, delete, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    JSON,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +51,7 @@ from backend.models import Notification, User, UserRole
 from backend.models.enums import Role
 
 NOTIFY_CHANNEL = "notify"
+WAKE_CHUNK = 2_000
 # How PostgreSQL and SQLite name the violated index in their messages.
 SEQUENCE_CONFLICT_MARKS = ("uq_notification_recipient_id_seq", "notification.recipient_id, notification.seq")
 
@@ -115,8 +133,7 @@ async def _insert(
         if any(mark in str(error.orig) for mark in SEQUENCE_CONFLICT_MARKS):
             raise SequenceConflictError() from error
         raise
-    for user_id, seq in written:
-        uow.notify(NOTIFY_CHANNEL, f"{user_id}:{seq}")
+    _wake(uow, written)
     return len(written)
 
 
@@ -160,9 +177,25 @@ async def notify_counts(
         .returning(Notification.recipient_id, Notification.seq)
     )
     written = (await uow.session.execute(stmt)).all()
-    for recipient, seq in written:
-        uow.notify(NOTIFY_CHANNEL, f"{recipient}:{seq}")
+    _wake(uow, written)
     return len(written)
+
+
+def _wake(uow: UnitOfWork, written: Sequence[Row[int, int]]) -> None:
+    """Queue the recipients' wake-ups for after commit, ``WAKE_CHUNK`` recipients a message."""
+    for start in range(0, len(written), WAKE_CHUNK):
+        chunk = written[start : start + WAKE_CHUNK]
+        uow.notify(NOTIFY_CHANNEL, ",".join(f"{user_id}:{seq}" for user_id, seq in chunk))
+
+
+def woken_users(message: str) -> list[int]:
+    """The recipients a ``NOTIFY_CHANNEL`` message wakes (malformed parts are ignored)."""
+    users = []
+    for part in message.split(","):
+        user, _, _ = part.partition(":")
+        if user.isdigit():
+            users.append(int(user))
+    return users
 
 
 async def sweep_notifications(uow: UnitOfWork, *, keep_days: int) -> int:
@@ -237,3 +270,43 @@ async def since(session: AsyncSession, user_id: int, after: int, *, limit: int =
     )
     # A cursor beyond the numbering (a restored database, a client's bug) cannot be trusted either.
     return Backlog([], resync=after > (highest or 0))
+
+
+async def since_many(
+    session: AsyncSession, cursors: Mapping[int, int], *, limit: int
+) -> dict[int, list[Row[Any]]]:
+    """For each user of ``cursors``, up to ``limit`` of its notifications numbered after its cursor.
+
+    One statement for any number of users (the live feed reads for every woken subscription of a process
+    at once): on PostgreSQL a ``LATERAL`` index range scan per user, on SQLite a windowed join over a JSON
+    array. Rows carry ``recipient_id, seq, kind, payload, created_at``, oldest first per user.
+    """
+    if not cursors:
+        return {}
+    users, afters = list(cursors), [cursors[user] for user in cursors]
+    if session.get_bind().dialect.name == "postgresql":
+        statement = text(
+            "SELECT n.recipient_id, n.seq, n.kind, n.payload, n.created_at"
+            " FROM unnest(CAST(:users AS bigint[]), CAST(:afters AS bigint[])) AS c(user_id, after)"
+            " CROSS JOIN LATERAL (SELECT * FROM notification WHERE recipient_id = c.user_id"
+            " AND seq > c.after ORDER BY seq LIMIT :limit) AS n"
+        ).bindparams(users=users, afters=afters, limit=limit)
+    else:
+        statement = text(
+            "SELECT recipient_id, seq, kind, payload, created_at FROM ("
+            " SELECT n.*, row_number() OVER (PARTITION BY n.recipient_id ORDER BY n.seq) AS place"
+            " FROM json_each(:pairs) AS c JOIN notification AS n"
+            " ON n.recipient_id = json_extract(c.value, '$[0]') AND n.seq > json_extract(c.value, '$[1]'))"
+            " WHERE place <= :limit ORDER BY recipient_id, seq"
+        ).bindparams(bindparam("pairs", type_=JSON), pairs=list(zip(users, afters, strict=True)), limit=limit)
+    typed = statement.columns(
+        Notification.recipient_id,
+        Notification.seq,
+        Notification.kind,
+        Notification.payload,
+        Notification.created_at,
+    )
+    found: dict[int, list[Row[Any]]] = {}
+    for row in await session.execute(typed):
+        found.setdefault(row.recipient_id, []).append(row)
+    return found

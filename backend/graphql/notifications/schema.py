@@ -3,20 +3,26 @@
 ``notifications(after:)`` first replays what the client missed since its cursor (the last ``seq`` it saw),
 then streams new ones as they commit, in ``seq`` order and never twice; if rows after the cursor were
 removed by retention it sends one item with ``resync: true`` (reload, then continue from its ``seq``).
-``todoChanged`` sends the to-do count and its first page now and after every change. Both re-read the
-database on every wake-up and every few seconds without one (``realtime.wakeups``), so a lost wake-up or a
-Redis outage delays but never loses anything; both re-check the session each round, so a sign-out, an
-expiry or a role change ends the stream.
+``todoChanged`` sends the to-do count and its first page now and after every change. Neither trusts the
+broadcast: ``notifications`` goes live on the process's feed (``realtime.feed``: batched reads on every
+wake-up, a poll, a re-read after a Redis outage), ``todoChanged`` re-reads on every wake-up and every few
+seconds without one (``realtime.wakeups``), so a lost wake-up delays but never loses anything. Both
+re-check the session when it may have changed (``session_watch``), so a sign-out, an expiry, the idle
+timeout or a role change ends the stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import Any, Optional
 
 import strawberry
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -25,13 +31,14 @@ from backend.domain.notifications.log import mark_read, since
 from backend.domain.permissions import Operation, authorize
 from backend.domain.workflows.policy import business_roles
 from backend.domain.workflows.queries import to_do_count
-from backend.graphql.context import Context
 from backend.graphql.edge import context, write
 from backend.graphql.errors import UserError
+from backend.graphql.live import current_operation, projection
 from backend.graphql.operations import performs
+from backend.graphql.session_watch import SessionWatch
 from backend.graphql.workflows.schema import ToDoItem, WorkflowStepType, WorkflowType, to_do_page
 from backend.models import Notification
-from backend.realtime.wakeups import wait_for_wakeup
+from backend.realtime.wakeups import POLL_SECONDS, auth_key
 
 PAGE = 100
 TODO_ITEMS = 20
@@ -48,7 +55,7 @@ class NotificationType:
     )
 
     @classmethod
-    def from_model(cls, row: Notification) -> NotificationType:
+    def from_model(cls, row: Notification | Row[Any]) -> NotificationType:
         return cls(seq=row.seq, kind=row.kind, payload=dict(row.payload), created_at=row.created_at)
 
 
@@ -85,15 +92,6 @@ async def _snapshot(session: AsyncSession, actor: Actor, info: Info) -> ToDoSnap
     )
 
 
-async def _current_actor(ctx: Context) -> Actor:
-    """The caller as of now: a revoked or expired session, or a deactivated account, ends the stream."""
-    await ctx.forget_actor()
-    try:
-        return await ctx.require_actor()
-    finally:
-        await ctx.end_reads()
-
-
 @strawberry.type
 class NotificationQueries:
     @strawberry.field(
@@ -119,6 +117,22 @@ class NotificationMutations:
         return ReadMarkPayload(errors=result.errors)
 
 
+GETTERS: dict[str, Callable[[Any], Any]] = {
+    "seq": lambda row: row.seq,
+    "kind": lambda row: row.kind,
+    "payload": lambda row: row.payload,
+    "createdAt": lambda row: row.created_at,
+    "resync": lambda _row: False,
+}
+
+
+async def _wait(watch: SessionWatch, ready: asyncio.Event) -> None:
+    """Until ``ready`` is set or the session must be looked at again."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(watch.seconds_left()):
+            await ready.wait()
+
+
 @strawberry.type
 class NotificationSubscriptions:
     @strawberry.subscription(
@@ -127,22 +141,45 @@ class NotificationSubscriptions:
     )
     async def notifications(self, info: Info, after: int = 0) -> AsyncGenerator[NotificationType, None]:
         ctx = context(info)
-        actor = await _current_actor(ctx)
+        watch = await SessionWatch.begin(ctx)
         cursor = max(after, 0)
-        with ctx.runtime.wakeups.waiter(f"user:{actor.user_id}") as woken:
+        while True:  # catch-up, executed like any query
+            backlog = await ctx.query(_backlog, cursor)
+            await ctx.end_reads()
+            if backlog.resync:
+                cursor = backlog.items[-1].seq if backlog.items else cursor
+                yield NotificationType(seq=cursor, kind=None, payload=None, created_at=None, resync=True)
+                continue
+            for row in backlog.items:
+                cursor = row.seq
+                yield NotificationType.from_model(row)
+            if len(backlog.items) < PAGE:
+                break
+        # Live: the process's feed reads for every subscription at once; frames go straight out when
+        # the selection compiles (backend.graphql.live), else through ordinary execution.
+        live, project = current_operation.get(), projection(info, GETTERS)
+        feed = ctx.runtime.feed
+        async with feed.subscribe(watch.actor.user_id, cursor) as sub:
             while True:
-                actor = await _current_actor(ctx)
-                backlog = await ctx.query(_backlog, cursor)
-                await ctx.end_reads()
-                if backlog.resync:
-                    cursor = backlog.items[-1].seq if backlog.items else cursor
-                    yield NotificationType(seq=cursor, kind=None, payload=None, created_at=None, resync=True)
-                    continue
-                for row in backlog.items:
-                    cursor = row.seq
-                    yield NotificationType.from_model(row)
-                if len(backlog.items) < PAGE:
-                    await wait_for_wakeup(woken)
+                await _wait(watch, sub.ready)
+                if sub.attention or watch.lapsed():
+                    sub.attention = False
+                    await watch.check()
+                rows, resync = sub.take()
+                if resync:
+                    yield NotificationType(
+                        seq=sub.cursor, kind=None, payload=None, created_at=None, resync=True
+                    )
+                elif live is not None and project is not None:
+                    try:
+                        for row in rows:
+                            await live.send_next(project(row))
+                    except WebSocketDisconnected:
+                        return  # the client went away; strawberry ends the operation
+                else:
+                    for row in rows:
+                        yield NotificationType.from_model(row)
+                feed.taken(sub)
 
     @strawberry.subscription(
         description="我的待办：当前数量和最前面的待办，之后每有变化推送一次",
@@ -150,17 +187,27 @@ class NotificationSubscriptions:
     )
     async def todo_changed(self, info: Info) -> AsyncGenerator[ToDoSnapshot, None]:
         ctx = context(info)
-        actor = await _current_actor(ctx)
+        watch = await SessionWatch.begin(ctx)
+        actor = watch.actor
         authorize(actor, Operation.ACT_ON_WORKFLOWS)
         keys = [f"unit:{actor.unit_id}:{role}" for role in sorted(business_roles(actor))]
+        wakeups = ctx.runtime.wakeups
         last: tuple[int, list[str]] | None = None
-        with ctx.runtime.wakeups.waiter(*keys, f"user:{actor.user_id}") as woken:
+        with (
+            wakeups.waiter(*keys, f"user:{actor.user_id}", auth_key(actor.user_id)) as woken,
+            wakeups.waiter(auth_key(actor.user_id)) as signed,
+        ):
             while True:
-                actor = await _current_actor(ctx)
                 snapshot = await ctx.query(_snapshot, info)
                 await ctx.end_reads()
                 seen = (snapshot.count, [f"{i.workflow.id}:{i.workflow.version}" for i in snapshot.items])
                 if seen != last:  # only changes are sent; the poll finds nothing new most of the time
                     last = seen
                     yield snapshot
-                await wait_for_wakeup(woken)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(watch.seconds_left(), POLL_SECONDS)):
+                        await woken.wait()
+                woken.clear()
+                if signed.is_set() or watch.lapsed():
+                    signed.clear()
+                    await watch.check()

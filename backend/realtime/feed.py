@@ -1,0 +1,165 @@
+"""Live notifications for every subscription of this process, read from the log in batches.
+
+One event addressed to ten thousand people wakes ten thousand subscriptions; reading the log once per
+subscription would be ten thousand queries. So subscriptions do not read for themselves once they are
+live: they register here with their cursor, the hub's wake-ups (and a poll every ``POLL_SECONDS``, and a
+broadcast recovery) mark them dirty, and one flusher task reads the new rows of every dirty subscription
+with one statement per ``CHUNK`` users (``since_many``), hands each its rows and sets its event. It is the
+multiplexing of live queries: many subscribers, one read.
+
+Memory stays bounded: a subscription holds at most ``PAGE`` rows it has not sent yet, and is not read for
+again until it took them (a slow socket slows only itself; the log keeps the rest). A sign-out or role
+change of its user (``auth`` channel) sets ``attention``, and the subscription re-checks its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import Row
+
+from backend.db import Database
+from backend.domain.accounts.events import AUTH_CHANNEL
+from backend.domain.notifications.log import NOTIFY_CHANNEL, since_many, woken_users
+from backend.realtime.hub import Hub
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+CHUNK = 2_000
+POLL_SECONDS = 15.0
+
+
+class FeedSubscription:
+    """One live ``notifications`` subscription: its cursor, the rows waiting for it, why it was woken."""
+
+    __slots__ = ("attention", "cursor", "dirty", "ready", "resync", "rows", "user_id")
+
+    def __init__(self, user_id: int, cursor: int) -> None:
+        self.user_id = user_id
+        self.cursor = cursor
+        self.rows: list[Row[Any]] = []
+        self.resync = False
+        self.dirty = True
+        self.attention = False
+        self.ready = asyncio.Event()
+
+    def take(self) -> tuple[list[Row[Any]], bool]:
+        """The rows handed over (oldest first) and whether they start after a gap; advances the cursor."""
+        rows, resync = self.rows, self.resync
+        self.rows, self.resync = [], False
+        if rows:
+            self.cursor = rows[-1].seq
+        self.ready.clear()
+        return rows, resync
+
+
+class NotificationFeed:
+    def __init__(self) -> None:
+        self._by_user: dict[int, set[FeedSubscription]] = defaultdict(set)
+        self._due = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._db: Database | None = None
+
+    def attach(self, hub: Hub) -> None:
+        hub.listen(NOTIFY_CHANNEL, self._on_notify)
+        hub.listen(AUTH_CHANNEL, self._on_auth)
+        hub.on_recovery(self.mark_all)
+
+    def start(self, db: Database) -> None:
+        self._db = db
+        self._flusher = asyncio.create_task(self._flush_forever(), name="notification-feed")
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(subs) for subs in self._by_user.values())
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, user_id: int, cursor: int) -> AsyncIterator[FeedSubscription]:
+        """Register a subscription live from ``cursor`` (read for at once, so nothing slips in between)."""
+        sub = FeedSubscription(user_id, cursor)
+        self._by_user[user_id].add(sub)
+        self._due.set()
+        try:
+            yield sub
+        finally:
+            subs = self._by_user.get(user_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_user[user_id]
+
+    def taken(self, sub: FeedSubscription) -> None:
+        """``sub`` sent what it was handed; read for it again if it was woken meanwhile or had more."""
+        if sub.dirty:
+            self._due.set()
+
+    def mark_all(self) -> None:
+        for subs in self._by_user.values():
+            for sub in subs:
+                sub.dirty = True
+        self._due.set()
+
+    def _on_notify(self, message: str) -> None:
+        for user_id in woken_users(message):
+            for sub in self._by_user.get(user_id, ()):
+                sub.dirty = True
+        self._due.set()
+
+    def _on_auth(self, message: str) -> None:
+        kind, _, value = message.partition(":")
+        if kind == "user" and value.isdigit():
+            for sub in self._by_user.get(int(value), ()):
+                sub.attention = True
+                sub.ready.set()
+
+    async def _flush_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._due.wait()
+            if not self._due.is_set():
+                self.mark_all()  # the poll: wake-ups are at most once, the log is the truth
+            self._due.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the database hiccuped: the next round reads again
+                log.exception("reading the notification log for live subscriptions failed")
+                await asyncio.sleep(1)
+                self._due.set()
+
+    async def flush(self) -> None:
+        """Read and hand over the new rows of every dirty subscription that took its last ones."""
+        waiting = [sub for subs in self._by_user.values() for sub in subs if sub.dirty and not sub.rows]
+        if not waiting or self._db is None:
+            return
+        for start in range(0, len(waiting), CHUNK):
+            chunk = waiting[start : start + CHUNK]
+            cursors: dict[int, int] = {}
+            for sub in chunk:
+                sub.dirty = False
+                cursors[sub.user_id] = min(sub.cursor, cursors.get(sub.user_id, sub.cursor))
+            async with self._db.read_session() as session:
+                found = await since_many(session, cursors, limit=PAGE)
+            for sub in chunk:
+                rows = [row for row in found.get(sub.user_id, ()) if row.seq > sub.cursor]
+                if not rows:
+                    continue
+                if len(found[sub.user_id]) == PAGE:
+                    sub.dirty = True  # there may be more: read again once these are sent
+                sub.rows, sub.resync = rows, rows[0].seq != sub.cursor + 1
+                sub.ready.set()
