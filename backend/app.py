@@ -37,7 +37,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # Without the broadcast the server still works (subscribers catch up by polling): degraded, not down.
         broadcast = "ok" if runtime.hub.healthy else "degraded"
         return JSONResponse(
-            {"database": database, "broadcast": broadcast, "liveSubscriptions": runtime.feed.subscriptions},
+            {
+                "database": database,
+                "broadcast": broadcast,
+                "broadcastOutages": runtime.hub.outages,
+                "liveSubscriptions": runtime.feed.subscriptions,
+            },
             status_code=200 if database == "ok" else 503,
         )
 

@@ -60,6 +60,7 @@ class Hub:
         self.heartbeat_seconds = heartbeat_seconds
         self.timeout_seconds = timeout_seconds
         self.healthy = False
+        self.outages = 0  # connections lost since start, for /healthz and the tests
         self._beat_channel = f"hub.beat.{self.origin}"
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
         self._recovery: list[Callable[[], None]] = []
@@ -155,7 +156,8 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure means: reconnect
-                if self.healthy or not was_down:
+                if self.healthy:
+                    self.outages += 1
                     log.warning("broadcast %s lost (%r); reconnecting", self._safe_url, error)
             self._broadcast, self.healthy = None, False
             was_down = True
