@@ -59,9 +59,15 @@ demo: migrate
 run: demo
 	$(BIN)/xueji serve --host $(HOST) --port $(PORT)
 
+# The graphql-ws client that tests/realtime/test_third_party_client.py drives with Node, as locked.
+NODE_CLIENT := tests/realtime/node
+$(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
+	npm ci --prefix $(NODE_CLIENT) --no-audit --no-fund
+	@touch $@
+
 # Tests build their own databases in temporary folders; XUEJI_VAR_DIR points anything that reads the
 # settings at a throw-away folder too, so var/ (the local database and secret) never matters.
-test: venv
+test: venv $(NODE_CLIENT)/node_modules/.package-lock.json
 	@echo "$(BIN)/pytest $(PYTEST_ARGS)"
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	XUEJI_VAR_DIR="$$tmp" $(BIN)/pytest $(PYTEST_ARGS)
@@ -93,4 +99,5 @@ migration: migrate
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(NODE_CLIENT)/node_modules
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
