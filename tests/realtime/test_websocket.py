@@ -18,9 +18,13 @@ from websockets.exceptions import ConnectionClosed
 from backend.app import create_app
 from backend.clock import FixedClock
 from backend.config import Settings
+from backend.runtime import Runtime
 from tests.api import LOGIN, SCHOOL_REGISTRAR
 
 SUBPROTOCOL = "graphql-transport-ws"
+# The running server's runtime, kept on the test item: ``live_url`` stays the one fixture other modules
+# import, and ``live_runtime`` finds it there without a fixture of its own that they would have to import.
+LIVE_RUNTIME = pytest.StashKey[Runtime]()
 
 
 def _free_port() -> int:
@@ -30,13 +34,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-async def live_url(api_settings: Settings, clock: FixedClock) -> AsyncIterator[str]:
+async def live_url(
+    api_settings: Settings, clock: FixedClock, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
     port = _free_port()
     settings = replace(api_settings, allowed_origins=("https://spa.example.cn",))
+    app = create_app(settings, clock)
+    request.node.stash[LIVE_RUNTIME] = app.state.runtime
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -46,6 +52,13 @@ async def live_url(api_settings: Settings, clock: FixedClock) -> AsyncIterator[s
     yield f"127.0.0.1:{port}"
     server.should_exit = True
     await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+def live_runtime(live_url: str, request: pytest.FixtureRequest) -> Runtime:
+    """The ``Runtime`` of the server at ``live_url``: what it commits wakes its own subscriptions."""
+    stash: pytest.Stash = request.node.stash
+    return stash[LIVE_RUNTIME]
 
 
 async def _login(base: str) -> str:
