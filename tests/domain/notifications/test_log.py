@@ -14,6 +14,8 @@ from backend.domain.notifications.log import (
     notify_unit_role,
     notify_users,
     since,
+    since_many,
+    woken_users,
 )
 from backend.models import AuditEntry, Notification, User
 from backend.models.enums import Role
@@ -56,8 +58,11 @@ async def test_a_step_for_a_unit_and_role_reaches_each_of_its_accounts_in_one_in
             (w.leader.user_id, 2, "DECIDED"),
         ]
     )
-    woken = sorted(message for channel, message in w.notices if channel == "notify")
-    assert woken == sorted([f"{w.leader.user_id}:1", f"{w.leader2.user_id}:1", f"{w.leader.user_id}:2"])
+    # One wake-up message per fact, naming every recipient and its number.
+    woken = [message for channel, message in w.notices if channel == "notify"]
+    assert len(woken) == 2
+    assert sorted(woken[0].split(",")) == sorted([f"{w.leader.user_id}:1", f"{w.leader2.user_id}:1"])
+    assert woken[1] == f"{w.leader.user_id}:2"
 
 
 async def test_reading_by_cursor_and_the_resync_signal(w: World) -> None:
@@ -120,3 +125,34 @@ async def test_a_user_marks_only_their_own_notifications_read(w: World) -> None:
     assert marked == 2
     assert sorted(read) == [(w.county.user_id, 1), (w.county.user_id, 2)]
     assert "notifications.read" in audit
+
+
+def test_a_wake_up_names_its_recipients_and_ignores_garbage() -> None:
+    assert woken_users("3:1,4:7") == [3, 4]
+    assert woken_users("x:1,,5:2,:3") == [5]
+
+
+async def test_many_cursors_are_read_in_one_statement_with_a_page_per_user(w: World) -> None:
+    # RULES: MON-1 — the live feed reads for every subscription at once, and misses nobody's rows
+    leader, leader2 = w.leader.user_id, w.leader2.user_id
+    async with w.uow() as uow:
+        for n in range(1, 6):
+            await notify_users(uow, [leader], NotificationKind.MESSAGE, {"n": n})
+        await notify_users(uow, [leader2], NotificationKind.MESSAGE, {"n": 1})
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    async with w.db.read_session() as session:
+        event.listen(w.db.engine.sync_engine, "before_cursor_execute", count)
+        try:
+            found = await since_many(session, {leader: 1, leader2: 0, 999_999: 0}, limit=3)
+        finally:
+            event.remove(w.db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert {user: [(row.seq, row.payload["n"]) for row in rows] for user, rows in found.items()} == {
+        leader: [(2, 2), (3, 3), (4, 4)],
+        leader2: [(1, 1)],
+    }
+    assert found[leader][0].created_at is not None and found[leader][0].kind == "MESSAGE"
