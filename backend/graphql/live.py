@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    BooleanValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -30,10 +31,9 @@ from graphql import (
     GraphQLObjectType,
     InlineFragmentNode,
     SelectionSetNode,
+    VariableNode,
     get_nullable_type,
 )
-from graphql.execution.values import VariableValues, get_directive_values
-from graphql.type import GraphQLIncludeDirective, GraphQLSkipDirective
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
@@ -98,7 +98,12 @@ def projection(info: Info, getters: Mapping[str, Callable[[Any], Any]]) -> Proje
     node = raw.field_nodes[0]
     try:
         fields = _collect(
-            node.selection_set, field_type, raw.fragments, raw.variable_values, getters, visited=set()
+            node.selection_set,
+            field_type,
+            raw.fragments,
+            _variables(raw.variable_values),
+            getters,
+            visited=set(),
         )
     except NotCompilable:
         return None
@@ -114,7 +119,7 @@ def _collect(
     selection_set: SelectionSetNode | None,
     object_type: GraphQLObjectType,
     fragments: Mapping[str, FragmentDefinitionNode],
-    variables: VariableValues | None,
+    variables: Mapping[str, Any],
     getters: Mapping[str, Callable[[Any], Any]],
     visited: set[str],
 ) -> list[tuple[str, Callable[[Any], Any]]]:
@@ -168,12 +173,25 @@ def _leaf(
     return read
 
 
-def _included(node: Any, variables: VariableValues | None) -> bool:
+def _variables(values: Any) -> Mapping[str, Any]:
+    """The coerced variables (graphql-core types them ``VariableValues``; strawberry hands over a dict)."""
+    coerced = getattr(values, "coerced", values)
+    return coerced if isinstance(coerced, Mapping) else {}
+
+
+def _included(node: Any, variables: Mapping[str, Any]) -> bool:
+    """``@skip(if:)`` and ``@include(if:)``, with a literal or a variable; any other directive: decline."""
     for directive in node.directives or ():
-        if directive.name.value not in ("skip", "include"):
+        name = directive.name.value
+        if name not in ("skip", "include"):
             raise NotCompilable
-    skip = get_directive_values(GraphQLSkipDirective, node, variables)
-    if skip and skip.get("if") is True:
-        return False
-    include = get_directive_values(GraphQLIncludeDirective, node, variables)
-    return not (include and include.get("if") is False)
+        condition = next((arg.value for arg in directive.arguments if arg.name.value == "if"), None)
+        if isinstance(condition, BooleanValueNode):
+            value = condition.value
+        elif isinstance(condition, VariableNode) and isinstance(variables.get(condition.name.value), bool):
+            value = variables[condition.name.value]
+        else:
+            raise NotCompilable
+        if value is (name == "skip"):
+            return False
+    return True
