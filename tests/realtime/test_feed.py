@@ -1,0 +1,135 @@
+"""The process's notification feed: batched reads, bounded hand-over, attention on session changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import FixedClock
+from backend.config import Settings
+from backend.db import Database
+from backend.domain.notifications.log import NOTIFY_CHANNEL, NotificationKind, notify_users
+from backend.models import Notification
+from backend.realtime import feed as feed_module
+from backend.realtime.feed import NotificationFeed
+from backend.realtime.hub import Hub
+from backend.realtime.wakeups import CHANNELS
+from tests.domain.workflows.support import World, make_world
+
+
+@pytest.fixture
+async def w(db: Database, clock: FixedClock, settings: Settings) -> World:
+    return await make_world(db, clock, settings)
+
+
+@pytest.fixture
+async def hub_and_feed(db: Database) -> AsyncIterator[tuple[Hub, NotificationFeed]]:
+    hub, feed = Hub("memory://", CHANNELS), NotificationFeed()
+    feed.attach(hub)
+    await hub.connect()
+    feed.start(db)
+    yield hub, feed
+    await feed.stop()
+    await hub.disconnect()
+
+
+async def _tell(w: World, user_id: int, count: int) -> None:
+    for n in range(1, count + 1):
+        async with w.uow() as uow:
+            await notify_users(uow, [user_id], NotificationKind.MESSAGE, {"n": n})
+
+
+async def _ready(sub: feed_module.FeedSubscription) -> None:
+    await asyncio.wait_for(sub.ready.wait(), 10)
+
+
+async def test_rows_are_handed_over_a_page_at_a_time_and_only_once_taken(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RULES: MON-1 — a slow subscriber holds at most a page; the rest waits in the log, nothing is lost
+    monkeypatch.setattr(feed_module, "PAGE", 3)
+    hub, feed = hub_and_feed
+    await _tell(w, w.leader.user_id, 7)
+    async with feed.subscribe(w.leader.user_id, 0) as sub:
+        await _ready(sub)
+        await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:7")  # woken again before it took the page
+        await asyncio.sleep(0.1)
+        assert [row.seq for row in sub.rows] == [1, 2, 3]  # not read for again meanwhile
+
+        seen: list[int] = []
+        while len(seen) < 7:
+            await _ready(sub)
+            rows, resync = sub.take()
+            assert not resync
+            seen += [row.seq for row in rows]
+            feed.taken(sub)
+    assert seen == list(range(1, 8))
+    assert feed.subscriptions == 0
+
+
+async def test_one_read_serves_every_woken_subscription(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RULES: MON-1 — one event to many people is one read, not one per subscriber
+    hub, feed = hub_and_feed
+    users = [w.leader.user_id, w.leader2.user_id]
+    async with feed.subscribe(users[0], 0) as first, feed.subscribe(users[1], 0) as second:
+        await asyncio.sleep(0.1)  # registered, nothing to read yet
+        reads: list[dict[int, int]] = []
+        real = feed_module.since_many
+
+        async def counted(session: AsyncSession, cursors: dict[int, int], *, limit: int) -> Any:
+            reads.append(dict(cursors))
+            return await real(session, cursors, limit=limit)
+
+        monkeypatch.setattr(feed_module, "since_many", counted)
+        async with w.db.unit_of_work(w.clock, w.settings, hub.publish) as uow:
+            await notify_users(uow, users, NotificationKind.ANNOUNCEMENT, {"title": "全体"})
+        await _ready(first)
+        await _ready(second)
+    assert reads == [{users[0]: 0, users[1]: 0}]
+    assert [row.payload["title"] for row in first.rows + second.rows] == ["全体", "全体"]
+
+
+async def test_a_session_change_asks_for_attention_of_that_users_subscriptions_only(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed]
+) -> None:
+    hub, feed = hub_and_feed
+    async with feed.subscribe(w.leader.user_id, 0) as mine, feed.subscribe(w.leader2.user_id, 0) as other:
+        await hub.publish("auth", f"user:{w.leader.user_id}")
+        await _ready(mine)
+        assert mine.attention and not other.attention and not other.ready.is_set()
+
+
+async def test_rows_removed_by_retention_are_a_resync(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed], db: Database
+) -> None:
+    # RULES: MON-1 — a subscriber whose missed rows are gone is told to reload, not given a silent gap
+    hub, feed = hub_and_feed
+    await _tell(w, w.leader.user_id, 4)
+    async with db.unit_of_work(w.clock, w.settings) as uow:
+        await uow.session.execute(delete(Notification).where(Notification.seq <= 2))
+    async with feed.subscribe(w.leader.user_id, 1) as sub:
+        await _ready(sub)
+        rows, resync = sub.take()
+    assert resync and [row.seq for row in rows] == [3, 4] and sub.cursor == 4
+
+
+async def test_a_recovered_broadcast_makes_everyone_read_again(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed]
+) -> None:
+    # A wake-up lost while Redis was away: the hub's recovery marks every subscription dirty.
+    _, feed = hub_and_feed
+    async with feed.subscribe(w.leader.user_id, 0) as sub:
+        await asyncio.sleep(0.1)
+        await _tell(w, w.leader.user_id, 1)  # committed without a publisher: nobody was woken
+        await asyncio.sleep(0.1)
+        assert not sub.ready.is_set()
+        feed.mark_all()  # what Hub.on_recovery calls
+        await _ready(sub)
+    assert [row.seq for row in sub.rows] == [1]
