@@ -102,7 +102,7 @@ async def test_start_opens_the_school_leaders_step(w: World) -> None:
     assert await audit_operations(w, instance.id) == ["workflow.started"]
     assert [n for n in w.notices if n[0] == "todo"] == [("todo", f"unit:{w.tree.school_a1.id}:LEADER")]
     # Both leaders of the school are told, each with their own first notification.
-    assert sorted(m for c, m in w.notices if c == "notify") == sorted(
+    assert sorted(p for c, m in w.notices if c == "notify" for p in m.split(",")) == sorted(
         [f"{w.leader.user_id}:1", f"{w.leader2.user_id}:1"]
     )
 
