@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,6 +20,11 @@ from backend.http.monitoring import login_compliance_download
 from backend.http.sheets import sheet_endpoints
 from backend.jobs import Scheduler
 from backend.runtime import Runtime
+
+# How uvicorn should serve our sockets. The Sans-I/O implementation keeps no task of its own per connection
+# (pings run on timers), and per-message deflate is off: frames are a few hundred bytes of JSON, not worth
+# two zlib contexts per socket (tens of kilobytes each) and the CPU to fill them.
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:

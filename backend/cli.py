@@ -36,10 +36,11 @@ def _run_in_uow(settings: Settings, action: Callable[[UnitOfWork], Awaitable[T]]
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from backend.app import create_app
+    from backend.app import WEBSOCKET_OPTIONS, create_app
 
     uvicorn.run(
         create_app(settings),
+        **WEBSOCKET_OPTIONS,
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level="info",

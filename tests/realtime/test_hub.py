@@ -43,7 +43,9 @@ async def test_published_message_reaches_a_listener_of_another_hub_and_our_own_o
 
 def test_redis_urls_get_a_connect_timeout_and_keep_their_own() -> None:
     assert with_connect_timeout("redis://h:6379/0", 3) == "redis://h:6379/0?socket_connect_timeout=3"
-    assert with_connect_timeout("redis://h/0?socket_connect_timeout=1", 3).endswith("socket_connect_timeout=1")
+    assert with_connect_timeout("redis://h/0?socket_connect_timeout=1", 3).endswith(
+        "socket_connect_timeout=1"
+    )
     assert with_connect_timeout("memory://", 3) == "memory://"
 
 

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from backend.app import create_app
+from backend.app import WEBSOCKET_OPTIONS, create_app
 from backend.clock import FixedClock
 from backend.config import Settings
 from backend.domain.notifications.log import NotificationKind, notify_users
@@ -99,7 +99,9 @@ async def process_b(
     port = _free_port()
     app = create_app(replace(api_settings, broadcast_url=redis.url), clock)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="error", lifespan="on", **WEBSOCKET_OPTIONS
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(500):

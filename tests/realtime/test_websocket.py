@@ -15,7 +15,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from backend.app import create_app
+from backend.app import WEBSOCKET_OPTIONS, create_app
 from backend.clock import FixedClock
 from backend.config import Settings
 from backend.runtime import Runtime
@@ -42,7 +42,9 @@ async def live_url(
     app = create_app(settings, clock)
     request.node.stash[LIVE_RUNTIME] = app.state.runtime
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **WEBSOCKET_OPTIONS
+        )
     )
     task = asyncio.create_task(server.serve())
     for _ in range(200):
