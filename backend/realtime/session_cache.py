@@ -50,7 +50,12 @@ class SessionCache:
         users = frozenset(u for u in (actor.user_id, actor.delegate_id, resolved.person.id) if u is not None)
         self._entries[token_hash] = _Entry(resolved, now, users)
         self._entries.move_to_end(token_hash)
-        while len(self._entries) > MAX_ENTRIES:
+        # Oldest first: drop what has lapsed (ten thousand sockets opening must not leave ten thousand
+        # resolved users and units behind), and the oldest beyond the cap.
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if len(self._entries) <= MAX_ENTRIES and now - oldest.cached_at < TTL:
+                break
             self._entries.popitem(last=False)
 
     def evict_user(self, user_id: int) -> None:

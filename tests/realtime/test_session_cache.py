@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -108,3 +109,21 @@ async def test_wrong_login_is_not_affected_by_the_cache(api: Api) -> None:
     body = await api.post(LOGIN, {"username": SCHOOL_REGISTRAR, "password": "nope"})
 
     assert body["data"]["login"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
+
+
+def test_lapsed_entries_do_not_pile_up() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from backend.realtime.session_cache import TTL, SessionCache
+
+    def resolved(user_id: int) -> Any:
+        return SimpleNamespace(
+            actor=SimpleNamespace(user_id=user_id, delegate_id=None), person=SimpleNamespace(id=user_id)
+        )
+
+    cache, start = SessionCache(), datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    for n in range(1_000):  # sockets opening one after the other, each with its own session
+        cache.put(f"token-{n}", resolved(n), start + n * TTL / 100)
+    assert len(cache._entries) == 100  # only those still within the TTL of the newest
+    assert cache.get("token-999", start + 999 * TTL / 100) is not None
