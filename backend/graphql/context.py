@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from backend.domain.accounts.service import hash_token, resolve_session, touch_session
+from backend.domain.accounts.service import ResolvedSession, hash_token, resolve_session, touch_session
 from backend.domain.actor import Actor
 from backend.domain.errors import UnauthenticatedError
 from backend.graphql.dataloaders import Loaders
@@ -46,6 +46,7 @@ class Context:
     response: Response | WebSocket | None = None
     connection_params: dict[str, Any] | None = None
     _auth: asyncio.Task[Actor | None] | None = None
+    resolved: ResolvedSession | None = None  # the session behind the actor, once authenticated
     _session: AsyncSession | None = None
     _session_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -97,6 +98,7 @@ class Context:
                     await touch_session(uow, resolved.actor.session_id)
                 resolved = replace(resolved, needs_touch=False, last_seen_at=now)
             runtime.sessions.put(key, resolved, now)
+        self.resolved = resolved
         self.loaders.user.prime(resolved.person.id, resolved.person)
         self.loaders.unit.prime(resolved.unit.id, resolved.unit)
         return replace(resolved.actor, ip=self.client_ip)
@@ -110,6 +112,7 @@ class Context:
     async def forget_actor(self) -> None:
         """Re-check the token on next use (subscriptions re-validate their session periodically)."""
         self._auth = None
+        self.resolved = None
         await self.end_reads()
 
     async def end_reads(self) -> None:

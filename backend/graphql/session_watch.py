@@ -29,8 +29,10 @@ class SessionWatch:
 
     @classmethod
     async def begin(cls, ctx: Context) -> SessionWatch:
-        resolved = await _resolve(ctx)
-        return cls(ctx, resolved.actor, _lapse(ctx, resolved))
+        """From the session the socket was accepted with (no read), else resolved now."""
+        actor = await ctx.require_actor()
+        resolved = ctx.resolved or await _resolve(ctx)
+        return cls(ctx, actor, _lapse(ctx, resolved))
 
     def seconds_left(self) -> float:
         """How long the subscription may wait before the session must be looked at again."""
