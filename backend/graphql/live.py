@@ -90,25 +90,38 @@ def projection(info: Info, getters: Mapping[str, Callable[[Any], Any]]) -> Proje
     """The compiled projection of the current field's selection, or ``None`` if it must be executed.
 
     ``getters`` read each field of the returned type from a source row, by GraphQL field name.
+    Subscriptions of one document with the same ``@skip``/``@include`` conditions share one compiled
+    projection (cached by the document's text, the field's place in it and those conditions).
     """
     raw = info._raw_info
     field_type = get_nullable_type(raw.return_type)
     if len(raw.field_nodes) != 1 or not isinstance(field_type, GraphQLObjectType):
         return None
-    node = raw.field_nodes[0]
+    node, variables = raw.field_nodes[0], _variables(raw.variable_values)
+    cache_key = None
+    if node.loc is not None:
+        conditions = tuple(sorted((k, v) for k, v in variables.items() if isinstance(v, bool)))
+        cache_key = (node.loc.source.body, node.loc.start, conditions, id(getters))
+        if cache_key in _compiled:
+            return _compiled[cache_key]
     try:
-        fields = _collect(
-            node.selection_set,
-            field_type,
-            raw.fragments,
-            _variables(raw.variable_values),
-            getters,
-            visited=set(),
-        )
+        fields = _collect(node.selection_set, field_type, raw.fragments, variables, getters, visited=set())
     except NotCompilable:
-        return None
-    key = node.alias.value if node.alias else node.name.value
+        compiled = None
+    else:
+        compiled = _projector(node.alias.value if node.alias else node.name.value, fields)
+    if cache_key is not None:
+        if len(_compiled) >= COMPILED_CACHE:
+            del _compiled[next(iter(_compiled))]
+        _compiled[cache_key] = compiled
+    return compiled
 
+
+COMPILED_CACHE = 256
+_compiled: dict[tuple[str, int, tuple[tuple[str, bool], ...], int], Projection | None] = {}
+
+
+def _projector(key: str, fields: list[tuple[str, Callable[[Any], Any]]]) -> Projection:
     def project(row: Any) -> dict[str, Any]:
         return {key: {name: read(row) for name, read in fields}}
 

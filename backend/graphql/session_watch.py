@@ -32,6 +32,7 @@ class SessionWatch:
         """From the session the socket was accepted with (no read), else resolved now."""
         actor = await ctx.require_actor()
         resolved = ctx.resolved or await _resolve(ctx)
+        ctx.resolved = None  # a socket may stay for hours: keep the dates, not the loaded user and unit
         return cls(ctx, actor, _lapse(ctx, resolved))
 
     def seconds_left(self) -> float:

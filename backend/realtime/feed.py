@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Row
@@ -86,20 +85,20 @@ class NotificationFeed:
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._by_user.values())
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, user_id: int, cursor: int) -> AsyncIterator[FeedSubscription]:
+    def subscribe(self, user_id: int, cursor: int) -> _Registration:
         """Register a subscription live from ``cursor`` (read for at once, so nothing slips in between)."""
-        sub = FeedSubscription(user_id, cursor)
-        self._by_user[user_id].add(sub)
+        return _Registration(self, FeedSubscription(user_id, cursor))
+
+    def _add(self, sub: FeedSubscription) -> None:
+        self._by_user[sub.user_id].add(sub)
         self._due.set()
-        try:
-            yield sub
-        finally:
-            subs = self._by_user.get(user_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_user[user_id]
+
+    def _remove(self, sub: FeedSubscription) -> None:
+        subs = self._by_user.get(sub.user_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._by_user[sub.user_id]
 
     def taken(self, sub: FeedSubscription) -> None:
         """``sub`` sent what it was handed; read for it again if it was woken meanwhile or had more."""
@@ -163,3 +162,19 @@ class NotificationFeed:
                     sub.dirty = True  # there may be more: read again once these are sent
                 sub.rows, sub.resync = rows, rows[0].seq != sub.cursor + 1
                 sub.ready.set()
+
+
+class _Registration:
+    """``async with feed.subscribe(…) as sub``: a plain context manager, one small object per socket."""
+
+    __slots__ = ("feed", "sub")
+
+    def __init__(self, feed: NotificationFeed, sub: FeedSubscription) -> None:
+        self.feed, self.sub = feed, sub
+
+    async def __aenter__(self) -> FeedSubscription:
+        self.feed._add(self.sub)
+        return self.sub
+
+    async def __aexit__(self, *_: object) -> None:
+        self.feed._remove(self.sub)
