@@ -19,16 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from backend.app import WEBSOCKET_OPTIONS, create_app
+from backend.app import create_app
 from backend.clock import FixedClock
 from backend.config import Settings
 from backend.domain.notifications.log import NotificationKind, notify_users
 from backend.runtime import Runtime
 from tests.api import LOGIN
-from tests.realtime.test_websocket import SUBPROTOCOL, _free_port
+from tests.realtime.test_websocket import SUBPROTOCOL, _free_port, serving
 
 BURST = 1_000
 USERS = ("2134010401-reg", "2134010401-lead", "2134010402-reg", "2134010402-lead", "2134010403-reg")
@@ -96,21 +95,9 @@ async def process_b(
     api_settings: Settings, clock: FixedClock, redis: PrivateRedis
 ) -> AsyncIterator[tuple[str, Runtime]]:
     """A served app (its address, and its runtime to ask its hub what it went through)."""
-    port = _free_port()
     app = create_app(replace(api_settings, broadcast_url=redis.url), clock)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="error", lifespan="on", **WEBSOCKET_OPTIONS
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    yield f"127.0.0.1:{port}", app.state.runtime
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    async with serving(app) as address:
+        yield address, app.state.runtime
 
 
 @pytest.fixture

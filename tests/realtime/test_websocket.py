@@ -6,12 +6,14 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -33,27 +35,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-async def live_url(
-    api_settings: Settings, clock: FixedClock, request: pytest.FixtureRequest
-) -> AsyncIterator[str]:
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """``app`` served by uvicorn as ``xueji serve`` serves it, on a free loopback port; yields the address."""
     port = _free_port()
-    settings = replace(api_settings, allowed_origins=("https://spa.example.cn",))
-    app = create_app(settings, clock)
-    request.node.stash[LIVE_RUNTIME] = app.state.runtime
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **WEBSOCKET_OPTIONS
         )
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
+    for _ in range(500):
         if server.started:
             break
         await asyncio.sleep(0.02)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 10)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def live_url(
+    api_settings: Settings, clock: FixedClock, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    settings = replace(api_settings, allowed_origins=("https://spa.example.cn",))
+    app = create_app(settings, clock)
+    request.node.stash[LIVE_RUNTIME] = app.state.runtime
+    async with serving(app) as address:
+        yield address
 
 
 @pytest.fixture
