@@ -53,7 +53,7 @@ class Runtime:
         for part in (self.sessions, self.wakeups, self.feed):
             part.attach(self.hub)
         await self.hub.connect()
-        self.feed.start(self.db)
+        self.feed.start(self.db, self.clock)
 
     async def stop(self) -> None:
         await self.feed.stop()

@@ -51,6 +51,10 @@ class Context:
     _session_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
+    def is_socket(self) -> bool:
+        return isinstance(self.request, WebSocket)
+
+    @property
     def client_ip(self) -> str | None:
         client = self.request.client
         return client.host if client else None
@@ -93,7 +97,9 @@ class Context:
                 resolved = await resolve_session(
                     session, token, now=now, settings=runtime.settings, ip=self.client_ip
                 )
-            if resolved.needs_touch and resolved.actor.session_id is not None:
+            # Opening a socket is not activity (clients reconnect by themselves): it never keeps an idle
+            # session alive, and ten thousand sockets reconnecting after a restart write nothing.
+            if resolved.needs_touch and resolved.actor.session_id is not None and not self.is_socket:
                 async with runtime.unit_of_work() as uow:
                     await touch_session(uow, resolved.actor.session_id)
                 resolved = replace(resolved, needs_touch=False, last_seen_at=now)

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     BooleanValueNode,
     FieldNode,
@@ -54,8 +55,11 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         encoded = self.view.encode_json(message)
+        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+
+    async def send_text(self, text: str) -> None:
         try:
-            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+            await self.ws.send_text(text)
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 
@@ -64,13 +68,23 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 class LiveOperation:
     """The socket and operation id of the subscription being run, for sending frames directly."""
 
-    websocket: AsyncWebSocketAdapter
+    websocket: TextWebSocketAdapter
     operation: Operation[Context, None]
+    frame_start: str  # '{"id":"<id>","type":"next","payload":{"data":' — the part every frame shares
+
+    @classmethod
+    def of(
+        cls, websocket: AsyncWebSocketAdapter, operation: Operation[Context, None]
+    ) -> LiveOperation | None:
+        if not isinstance(websocket, TextWebSocketAdapter):
+            return None
+        start = '{"id":' + orjson.dumps(operation.id).decode() + ',"type":"next","payload":{"data":'
+        return cls(websocket, operation, start)
 
     async def send_next(self, data: dict[str, Any]) -> None:
-        await self.operation.send_operation_message(
-            {"id": self.operation.id, "type": "next", "payload": {"data": data}}
-        )
+        """The ``next`` frame strawberry would send for ``data``, built by hand (unless completed)."""
+        if not self.operation.completed:
+            await self.websocket.send_text(self.frame_start + orjson.dumps(data).decode() + "}}")
 
 
 current_operation: ContextVar[LiveOperation | None] = ContextVar("current_operation", default=None)
@@ -78,7 +92,7 @@ current_operation: ContextVar[LiveOperation | None] = ContextVar("current_operat
 
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        current_operation.set(LiveOperation(self.websocket, operation))  # this task's context only
+        current_operation.set(LiveOperation.of(self.websocket, operation))  # this task's context only
         await super().run_operation(operation)
 
 

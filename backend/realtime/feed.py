@@ -9,7 +9,8 @@ multiplexing of live queries: many subscribers, one read.
 
 Memory stays bounded: a subscription holds at most ``PAGE`` rows it has not sent yet, and is not read for
 again until it took them (a slow socket slows only itself; the log keeps the rest). A sign-out or role
-change of its user (``auth`` channel) sets ``attention``, and the subscription re-checks its session.
+change of its user (``auth`` channel), or its session's lapse time passing (checked on the poll, one timer
+for all), sets ``attention``, and the subscription re-checks its session.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row
 
+from backend.clock import Clock
 from backend.db import Database
 from backend.domain.accounts.events import AUTH_CHANNEL
 from backend.domain.notifications.log import NOTIFY_CHANNEL, since_many, woken_users
@@ -37,11 +40,12 @@ POLL_SECONDS = 15.0
 class FeedSubscription:
     """One live ``notifications`` subscription: its cursor, the rows waiting for it, why it was woken."""
 
-    __slots__ = ("attention", "cursor", "dirty", "ready", "resync", "rows", "user_id")
+    __slots__ = ("attention", "cursor", "dirty", "lapses_at", "ready", "resync", "rows", "user_id")
 
-    def __init__(self, user_id: int, cursor: int) -> None:
+    def __init__(self, user_id: int, cursor: int, lapses_at: datetime | None = None) -> None:
         self.user_id = user_id
         self.cursor = cursor
+        self.lapses_at = lapses_at  # when its session ends by itself (expiry, idle timeout)
         self.rows: list[Row[Any]] = []
         self.resync = False
         self.dirty = True
@@ -64,14 +68,15 @@ class NotificationFeed:
         self._due = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._db: Database | None = None
+        self._clock: Clock | None = None
 
     def attach(self, hub: Hub) -> None:
         hub.listen(NOTIFY_CHANNEL, self._on_notify)
         hub.listen(AUTH_CHANNEL, self._on_auth)
         hub.on_recovery(self.mark_all)
 
-    def start(self, db: Database) -> None:
-        self._db = db
+    def start(self, db: Database, clock: Clock) -> None:
+        self._db, self._clock = db, clock
         self._flusher = asyncio.create_task(self._flush_forever(), name="notification-feed")
 
     async def stop(self) -> None:
@@ -85,9 +90,9 @@ class NotificationFeed:
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._by_user.values())
 
-    def subscribe(self, user_id: int, cursor: int) -> _Registration:
+    def subscribe(self, user_id: int, cursor: int, lapses_at: datetime | None = None) -> _Registration:
         """Register a subscription live from ``cursor`` (read for at once, so nothing slips in between)."""
-        return _Registration(self, FeedSubscription(user_id, cursor))
+        return _Registration(self, FeedSubscription(user_id, cursor, lapses_at))
 
     def _add(self, sub: FeedSubscription) -> None:
         self._by_user[sub.user_id].add(sub)
@@ -111,6 +116,17 @@ class NotificationFeed:
                 sub.dirty = True
         self._due.set()
 
+    def _lapses(self) -> None:
+        """Ask subscriptions whose session may have lapsed by now to check it (one timer for all)."""
+        if self._clock is None:
+            return
+        now = self._clock.now()
+        for subs in self._by_user.values():
+            for sub in subs:
+                if sub.lapses_at is not None and sub.lapses_at <= now:
+                    sub.attention = True
+                    sub.ready.set()
+
     def _on_notify(self, message: str) -> None:
         for user_id in woken_users(message):
             for sub in self._by_user.get(user_id, ()):
@@ -131,6 +147,7 @@ class NotificationFeed:
                     await self._due.wait()
             if not self._due.is_set():
                 self.mark_all()  # the poll: wake-ups are at most once, the log is the truth
+                self._lapses()
             self._due.clear()
             try:
                 await self.flush()

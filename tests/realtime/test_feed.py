@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,11 +29,11 @@ async def w(db: Database, clock: FixedClock, settings: Settings) -> World:
 
 
 @pytest.fixture
-async def hub_and_feed(db: Database) -> AsyncIterator[tuple[Hub, NotificationFeed]]:
+async def hub_and_feed(db: Database, clock: FixedClock) -> AsyncIterator[tuple[Hub, NotificationFeed]]:
     hub, feed = Hub("memory://", CHANNELS), NotificationFeed()
     feed.attach(hub)
     await hub.connect()
-    feed.start(db)
+    feed.start(db, clock)
     yield hub, feed
     await feed.stop()
     await hub.disconnect()
@@ -133,3 +134,22 @@ async def test_a_recovered_broadcast_makes_everyone_read_again(
         feed.mark_all()  # what Hub.on_recovery calls
         await _ready(sub)
     assert [row.seq for row in sub.rows] == [1]
+
+
+async def test_a_session_lapsing_by_itself_asks_for_attention_on_the_poll(
+    w: World, db: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SEC idle timeout: an open socket is not activity; its session lapses like any other
+    monkeypatch.setattr(feed_module, "POLL_SECONDS", 0.05)
+    feed = NotificationFeed()
+    feed.start(db, clock)
+    try:
+        later = clock.now() + timedelta(minutes=10)
+        async with feed.subscribe(w.leader.user_id, 0, later) as sub:
+            await asyncio.sleep(0.2)
+            assert not sub.attention
+            clock.advance(timedelta(minutes=10))
+            await _ready(sub)
+            assert sub.attention
+    finally:
+        await feed.stop()

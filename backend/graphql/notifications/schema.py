@@ -126,13 +126,6 @@ GETTERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-async def _wait(watch: SessionWatch, ready: asyncio.Event) -> None:
-    """Until ``ready`` is set or the session must be looked at again."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(watch.seconds_left()):
-            await ready.wait()
-
-
 @strawberry.type
 class NotificationSubscriptions:
     @strawberry.subscription(
@@ -159,12 +152,13 @@ class NotificationSubscriptions:
         # the selection compiles (backend.graphql.live), else through ordinary execution.
         live, project = current_operation.get(), projection(info, GETTERS)
         feed = ctx.runtime.feed
-        async with feed.subscribe(watch.actor.user_id, cursor) as sub:
+        async with feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at) as sub:
             while True:
-                await _wait(watch, sub.ready)
-                if sub.attention or watch.lapsed():
+                await sub.ready.wait()
+                if sub.attention:  # its user's sessions changed, or its own may have lapsed
                     sub.attention = False
                     await watch.check()
+                    sub.lapses_at = watch.lapses_at
                 rows, resync = sub.take()
                 if resync:
                     yield NotificationType(
