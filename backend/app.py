@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,18 @@ WEBSOCKET_OPTIONS: dict[str, Any] = {
     "ws_per_message_deflate": False,
     "ws_ping_interval": 45.0,
 }
+
+
+def settle_memory() -> None:
+    """Keep what the server loaded at start (modules, the schema) out of every later garbage collection.
+
+    With ten thousand sockets open the collector's full passes already walk millions of objects; the
+    startup heap need not be walked again each time. A larger first generation means fewer passes while
+    an event is fanned out (each delivery allocates a few short-lived objects).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
@@ -62,6 +75,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        settle_memory()
         if runtime.settings.scheduler_enabled:
             scheduler.start()
         try:

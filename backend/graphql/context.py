@@ -100,6 +100,9 @@ class Context:
             # Opening a socket is not activity (clients reconnect by themselves): it never keeps an idle
             # session alive, and ten thousand sockets reconnecting after a restart write nothing.
             if resolved.needs_touch and resolved.actor.session_id is not None and not self.is_socket:
+                # Give the read connection back first: holding it while waiting for a second one lets a
+                # burst of stale sessions take the whole pool and wait on itself.
+                await self.end_reads()
                 async with runtime.unit_of_work() as uow:
                     await touch_session(uow, resolved.actor.session_id)
                 resolved = replace(resolved, needs_touch=False, last_seen_at=now)

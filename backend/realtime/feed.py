@@ -156,7 +156,7 @@ class NotificationFeed:
             except Exception:  # noqa: BLE001 - the database hiccuped: the next round reads again
                 log.exception("reading the notification log for live subscriptions failed")
                 await asyncio.sleep(1)
-                self._due.set()
+                self.mark_all()  # those it had started on were marked clean: read for everyone again
 
     async def flush(self) -> None:
         """Read and hand over the new rows of every dirty subscription that took its last ones."""
