@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -37,15 +38,36 @@ CHUNK = 2_000
 POLL_SECONDS = 15.0
 
 
+# Sends ``rows`` (or, when the bool says they follow a gap, a resync at the cursor) to the subscriber.
+Sink = Callable[[list[Row[Any]], bool, int], Coroutine[Any, Any, None]]
+
+
 class FeedSubscription:
     """One live ``notifications`` subscription: its cursor, the rows waiting for it, why it was woken."""
 
-    __slots__ = ("attention", "cursor", "dirty", "lapses_at", "ready", "resync", "rows", "user_id")
+    __slots__ = (
+        "attention",
+        "cursor",
+        "dirty",
+        "failed",
+        "lapses_at",
+        "ready",
+        "resync",
+        "rows",
+        "sending",
+        "sink",
+        "user_id",
+    )
 
-    def __init__(self, user_id: int, cursor: int, lapses_at: datetime | None = None) -> None:
+    def __init__(
+        self, user_id: int, cursor: int, lapses_at: datetime | None = None, sink: Sink | None = None
+    ) -> None:
         self.user_id = user_id
         self.cursor = cursor
         self.lapses_at = lapses_at  # when its session ends by itself (expiry, idle timeout)
+        self.sink = sink  # sends rows itself, from the flusher (see ``_deliver``); else the task takes them
+        self.sending = False  # a sink's send is waiting on a slow socket
+        self.failed = False  # a sink's send failed: the socket is gone
         self.rows: list[Row[Any]] = []
         self.resync = False
         self.dirty = True
@@ -90,9 +112,11 @@ class NotificationFeed:
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._by_user.values())
 
-    def subscribe(self, user_id: int, cursor: int, lapses_at: datetime | None = None) -> _Registration:
+    def subscribe(
+        self, user_id: int, cursor: int, lapses_at: datetime | None = None, sink: Sink | None = None
+    ) -> _Registration:
         """Register a subscription live from ``cursor`` (read for at once, so nothing slips in between)."""
-        return _Registration(self, FeedSubscription(user_id, cursor, lapses_at))
+        return _Registration(self, FeedSubscription(user_id, cursor, lapses_at, sink))
 
     def _add(self, sub: FeedSubscription) -> None:
         self._by_user[sub.user_id].add(sub)
@@ -160,7 +184,12 @@ class NotificationFeed:
 
     async def flush(self) -> None:
         """Read and hand over the new rows of every dirty subscription that took its last ones."""
-        waiting = [sub for subs in self._by_user.values() for sub in subs if sub.dirty and not sub.rows]
+        waiting = [
+            sub
+            for subs in self._by_user.values()
+            for sub in subs
+            if sub.dirty and not sub.rows and not sub.sending and not sub.failed
+        ]
         if not waiting or self._db is None:
             return
         for start in range(0, len(waiting), CHUNK):
@@ -177,8 +206,68 @@ class NotificationFeed:
                     continue
                 if len(found[sub.user_id]) == PAGE:
                     sub.dirty = True  # there may be more: read again once these are sent
-                sub.rows, sub.resync = rows, rows[0].seq != sub.cursor + 1
-                sub.ready.set()
+                resync = rows[0].seq != sub.cursor + 1
+                if sub.sink is None:
+                    sub.rows, sub.resync = rows, resync
+                    sub.ready.set()
+                else:
+                    self._deliver(sub, rows, resync)
+
+    def _deliver(self, sub: FeedSubscription, rows: list[Row[Any]], resync: bool) -> None:
+        """Send through the subscription's sink right here, without waking its task.
+
+        A send to a healthy socket completes without suspending, so the coroutine is run eagerly; only
+        one that has to wait for a slow socket gets a task of its own, and that subscription is not read
+        for again until it finished.
+        """
+        sub.cursor = rows[-1].seq
+        assert sub.sink is not None
+        try:
+            pending = run_eagerly(sub.sink(rows, resync, sub.cursor))
+        except Exception:  # noqa: BLE001 - the socket is gone: its task ends the subscription
+            sub.failed = True
+            sub.ready.set()
+            return
+        if pending is not None:
+            sub.sending = True
+            pending.add_done_callback(lambda task: self._sent(sub, task))
+
+    def _sent(self, sub: FeedSubscription, task: asyncio.Task[None]) -> None:
+        sub.sending = False
+        if task.cancelled() or task.exception() is not None:
+            sub.failed = True
+            sub.ready.set()
+        elif sub.dirty:
+            self._due.set()
+
+
+def run_eagerly(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
+    """Run ``coro`` now until it finishes or first has to wait; in the second case, finish it in a task.
+
+    What Python 3.12's eager tasks do, for the one place it matters: ten thousand sends per event, nearly
+    all of which never wait, without ten thousand task switches.
+    """
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration:
+        return None
+
+    async def rest(waiting_on: Any) -> None:
+        try:
+            while True:
+                if waiting_on is None:
+                    await asyncio.sleep(0)  # a bare yield: just let the loop run once
+                else:
+                    await asyncio.wait([waiting_on])
+                try:
+                    waiting_on = coro.send(None)
+                except StopIteration:
+                    return
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+
+    return asyncio.create_task(rest(waiting_on))
 
 
 class _Registration:

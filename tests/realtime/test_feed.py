@@ -153,3 +153,55 @@ async def test_a_session_lapsing_by_itself_asks_for_attention_on_the_poll(
             assert sub.attention
     finally:
         await feed.stop()
+
+
+async def test_a_sink_sends_from_the_flusher_and_a_slow_one_is_not_read_for_until_done(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed]
+) -> None:
+    # RULES: MON-1 — a slow socket delays only itself, and still gets everything in order
+    hub, feed = hub_and_feed
+    sent: list[int] = []
+    gate = asyncio.Event()
+
+    async def sink(rows: list[Any], resync: bool, cursor: int) -> None:
+        if not gate.is_set() and len(sent) >= 1:
+            await gate.wait()  # the socket's buffer is full
+        sent.extend(row.seq for row in rows)
+
+    async with feed.subscribe(w.leader.user_id, 0, sink=sink) as sub:
+        await _tell(w, w.leader.user_id, 1)
+        await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:1")
+        for _ in range(100):
+            if sent:
+                break
+            await asyncio.sleep(0.01)
+        assert sent == [1] and not sub.sending  # sent eagerly, no task needed
+        await _tell(w, w.leader.user_id, 1)
+        await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:2")
+        await asyncio.sleep(0.1)
+        assert sub.sending and sent == [1]  # waiting on the socket
+        async with w.db.unit_of_work(w.clock, w.settings, hub.publish) as uow:
+            await notify_users(uow, [w.leader.user_id], NotificationKind.MESSAGE, {"n": 3})
+        await asyncio.sleep(0.1)
+        assert sent == [1]  # not read for while its send waits
+        gate.set()
+        for _ in range(100):
+            if sent == [1, 2, 3]:
+                break
+            await asyncio.sleep(0.01)
+    assert sent == [1, 2, 3] and not sub.failed
+
+
+async def test_a_sink_that_fails_ends_the_subscription(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed]
+) -> None:
+    hub, feed = hub_and_feed
+
+    async def gone(rows: list[Any], resync: bool, cursor: int) -> None:
+        raise ConnectionResetError
+
+    async with feed.subscribe(w.leader.user_id, 0, sink=gone) as sub:
+        await _tell(w, w.leader.user_id, 1)
+        await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:1")
+        await _ready(sub)
+    assert sub.failed

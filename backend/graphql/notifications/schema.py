@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
 import strawberry
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -117,12 +117,23 @@ class NotificationMutations:
         return ReadMarkPayload(errors=result.errors)
 
 
+@dataclass(frozen=True, slots=True)
+class ResyncMarker:
+    """The row a resync is projected from: only its number, and ``resync``."""
+
+    seq: int
+    kind: None = None
+    payload: None = None
+    created_at: None = None
+    resync: bool = True
+
+
 GETTERS: dict[str, Callable[[Any], Any]] = {
     "seq": lambda row: row.seq,
     "kind": lambda row: row.kind,
     "payload": lambda row: row.payload,
     "createdAt": lambda row: row.created_at,
-    "resync": lambda _row: False,
+    "resync": lambda row: isinstance(row, ResyncMarker),
 }
 
 
@@ -151,25 +162,35 @@ class NotificationSubscriptions:
         # Live: the process's feed reads for every subscription at once; frames go straight out when
         # the selection compiles (backend.graphql.live), else through ordinary execution.
         live, project = current_operation.get(), projection(info, GETTERS)
+        sink = None
+        if live is not None and project is not None:
+            send = live.send_next
+
+            async def sink(rows: list[Row[Any]], resync: bool, cursor: int) -> None:
+                if resync:
+                    await send(project(ResyncMarker(cursor)))
+                    return
+                for row in rows:
+                    await send(project(row))
+
         feed = ctx.runtime.feed
-        async with feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at) as sub:
+        async with feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at, sink) as sub:
             while True:
                 await sub.ready.wait()
+                if sub.failed:
+                    return  # the socket is gone; strawberry ends the operation
                 if sub.attention:  # its user's sessions changed, or its own may have lapsed
                     sub.attention = False
                     await watch.check()
                     sub.lapses_at = watch.lapses_at
+                if sink is not None:
+                    sub.ready.clear()  # the feed sends its rows itself
+                    continue
                 rows, resync = sub.take()
                 if resync:
                     yield NotificationType(
                         seq=sub.cursor, kind=None, payload=None, created_at=None, resync=True
                     )
-                elif live is not None and project is not None:
-                    try:
-                        for row in rows:
-                            await live.send_next(project(row))
-                    except WebSocketDisconnected:
-                        return  # the client went away; strawberry ends the operation
                 else:
                     for row in rows:
                         yield NotificationType.from_model(row)
