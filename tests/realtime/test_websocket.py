@@ -8,11 +8,13 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -20,6 +22,8 @@ from websockets.exceptions import ConnectionClosed
 from backend.app import WEBSOCKET_OPTIONS, create_app
 from backend.clock import FixedClock
 from backend.config import Settings
+from backend.domain.accounts.service import hash_token
+from backend.models import AuthSession
 from backend.runtime import Runtime
 from tests.api import LOGIN, SCHOOL_REGISTRAR
 
@@ -192,3 +196,21 @@ async def test_foreign_origin_is_refused(live_url: str) -> None:
             json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         )
         assert (await _receive(ws))["type"] == "connection_ack"
+
+
+async def test_opening_a_socket_does_not_count_as_activity(
+    live_url: str, live_runtime: Runtime, clock: FixedClock
+) -> None:
+    # SEC idle timeout: sockets reconnect by themselves, so they must not keep an idle session alive
+    token = await _login(live_url)
+    clock.advance(timedelta(minutes=5))  # long past the 30 s after which a request records activity
+    async with connect(f"ws://{live_url}/graphql", subprotocols=[SUBPROTOCOL]) as ws:
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        )
+        assert (await _receive(ws))["type"] == "connection_ack"
+    async with live_runtime.db.read_session() as session:
+        seen = await session.scalar(
+            select(AuthSession.last_seen_at).where(AuthSession.token_hash == hash_token(token))
+        )
+    assert seen == clock.now() - timedelta(minutes=5)
