@@ -74,11 +74,3 @@ class Wakeups:
         kind, _, value = message.partition(":")
         if kind == "user" and value.isdigit():
             self.wake(auth_key(int(value)))
-
-
-async def wait_for_wakeup(event: asyncio.Event, poll_seconds: float = POLL_SECONDS) -> None:
-    """Until woken or ``poll_seconds`` passed (the poll that makes lost wake-ups harmless); then re-arm."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(poll_seconds):
-            await event.wait()
-    event.clear()
