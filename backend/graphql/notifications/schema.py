@@ -177,6 +177,8 @@ class NotificationSubscriptions:
         async with feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at, sink) as sub:
             while True:
                 await sub.ready.wait()
+                if sink is not None:
+                    sub.ready.clear()  # re-armed before looking, so no later signal is lost
                 if sub.failed:
                     return  # the socket is gone; strawberry ends the operation
                 if sub.attention:  # its user's sessions changed, or its own may have lapsed
@@ -184,8 +186,7 @@ class NotificationSubscriptions:
                     await watch.check()
                     sub.lapses_at = watch.lapses_at
                 if sink is not None:
-                    sub.ready.clear()  # the feed sends its rows itself
-                    continue
+                    continue  # the feed sends the rows itself
                 rows, resync = sub.take()
                 if resync:
                     yield NotificationType(
