@@ -101,17 +101,42 @@ async def _insert(
     uow: UnitOfWork, recipients: Select[Any], kind: NotificationKind, payload: Mapping[str, Any]
 ) -> int:
     source = recipients.subquery()
+    return await _write(uow, source.c.user_id, kind, literal(dict(payload), Notification.payload.type))
+
+
+async def notify_counts(
+    uow: UnitOfWork, counts: Select[int, int], kind: NotificationKind, payload: Mapping[str, str]
+) -> int:
+    """One notification per user of ``counts``, saying how many of something concern them; one INSERT.
+
+    ``counts`` selects ``(user_id, count)``, one row per user; the payload is ``{"count": n, **payload}``.
+    For the sweeps, which find many steps at once: a user is told once, with the number, not once a step.
+    """
+    source = counts.subquery()
+    user_id, count = source.c[0], source.c[1]
+    pairs: list[Any] = [literal("count"), count]
+    for key, value in payload.items():
+        pairs += [literal(key), literal(value)]
+    if uow.session.get_bind().dialect.name == "postgresql":
+        body: Any = cast(func.json_build_object(*pairs), JSONB)
+    else:
+        body = func.json(func.json_object(*pairs))
+    return await _write(uow, user_id, kind, body)
+
+
+async def _write(uow: UnitOfWork, user_id: Any, kind: NotificationKind, body: Any) -> int:
+    """``INSERT … SELECT`` one row per ``user_id`` of the source, numbered after the user's highest.
+
+    A transaction that numbered the same recipient first makes this one lose on the unique index:
+    ``SequenceConflictError``, which the edge answers by running the operation again.
+    """
     highest = (
         select(func.coalesce(func.max(Notification.seq), 0))
-        .where(Notification.recipient_id == source.c.user_id)
+        .where(Notification.recipient_id == user_id)
         .scalar_subquery()
     )
     rows = select(
-        source.c.user_id,
-        highest + 1,
-        literal(str(kind)),
-        literal(dict(payload), Notification.payload.type),
-        literal(uow.clock.now(), Notification.created_at.type),
+        user_id, highest + 1, literal(str(kind)), body, literal(uow.clock.now(), Notification.created_at.type)
     )
     stmt = (
         insert(Notification)
@@ -133,50 +158,6 @@ async def _insert(
         if any(mark in str(error.orig) for mark in SEQUENCE_CONFLICT_MARKS):
             raise SequenceConflictError() from error
         raise
-    _wake(uow, written)
-    return len(written)
-
-
-async def notify_counts(
-    uow: UnitOfWork, counts: Select[int, int], kind: NotificationKind, payload: Mapping[str, str]
-) -> int:
-    """One notification per user of ``counts``, saying how many of something concern them; one INSERT.
-
-    ``counts`` selects ``(user_id, count)``, one row per user; the payload is ``{"count": n, **payload}``.
-    For the sweeps, which find many steps at once: a user is told once, with the number, not once a step.
-    """
-    source = counts.subquery()
-    user_id, count = source.c[0], source.c[1]
-    highest = (
-        select(func.coalesce(func.max(Notification.seq), 0))
-        .where(Notification.recipient_id == user_id)
-        .scalar_subquery()
-    )
-    pairs: list[Any] = [literal("count"), count]
-    for key, value in payload.items():
-        pairs += [literal(key), literal(value)]
-    if uow.session.get_bind().dialect.name == "postgresql":
-        body: Any = cast(func.json_build_object(*pairs), JSONB)
-    else:
-        body = func.json(func.json_object(*pairs))
-    rows = select(
-        user_id, highest + 1, literal(str(kind)), body, literal(uow.clock.now(), Notification.created_at.type)
-    )
-    stmt = (
-        insert(Notification)
-        .from_select(
-            [
-                Notification.recipient_id,
-                Notification.seq,
-                Notification.kind,
-                Notification.payload,
-                Notification.created_at,
-            ],
-            rows,
-        )
-        .returning(Notification.recipient_id, Notification.seq)
-    )
-    written = (await uow.session.execute(stmt)).all()
     _wake(uow, written)
     return len(written)
 
