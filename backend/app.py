@@ -20,14 +20,16 @@ from backend.http.attachments import attachment_endpoints
 from backend.http.monitoring import login_compliance_download
 from backend.http.sheets import sheet_endpoints
 from backend.jobs import Scheduler
+from backend.realtime.frames import DirectFrameProtocol
 from backend.runtime import Runtime
 
 # How uvicorn should serve our sockets. The Sans-I/O implementation keeps no task of its own per connection
-# (pings run on timers), and per-message deflate is off: frames are a few hundred bytes of JSON, not worth
+# (pings run on timers), extended with a direct path for live frames (``realtime.frames``), and
+# per-message deflate is off: frames are a few hundred bytes of JSON, not worth
 # two zlib contexts per socket (tens of kilobytes each) and the CPU to fill them. Keep-alive pings every 45 s
 # (uvicorn's 20 s costs 500 pings a second at 10,000 sockets) stay under proxies' usual 60 s idle limit.
 WEBSOCKET_OPTIONS: dict[str, Any] = {
-    "ws": "websockets-sansio",
+    "ws": DirectFrameProtocol,
     "ws_per_message_deflate": False,
     "ws_ping_interval": 45.0,
 }

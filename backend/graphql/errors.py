@@ -41,6 +41,21 @@ class UserError:
         return [cls.from_domain(error)]
 
 
+def as_graphql_error(original: DomainError, raised: GraphQLError | None = None) -> GraphQLError:
+    """``original`` as clients see it: its Chinese message, ``code`` and ``field`` in ``extensions``.
+
+    ``raised`` is the error graphql-core wrapped it in, whose place in the document is kept.
+    """
+    return GraphQLError(
+        original.message,
+        nodes=raised.nodes if raised else None,
+        source=raised.source if raised else None,
+        positions=raised.positions if raised else None,
+        path=raised.path if raised else None,
+        extensions={"code": original.code, "field": original.field},
+    )
+
+
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     return original is None or isinstance(original, DomainError)
@@ -63,14 +78,7 @@ class ErrorShaping(MaskErrors):
         for error in super()._process_errors(errors):
             original = error.original_error
             if isinstance(original, DomainError):
-                error = GraphQLError(
-                    original.message,
-                    nodes=error.nodes,
-                    source=error.source,
-                    positions=error.positions,
-                    path=error.path,
-                    extensions={"code": original.code, "field": original.field},
-                )
+                error = as_graphql_error(original, error)
             elif error.extensions is None or "code" not in error.extensions:
                 error.extensions = {**(error.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"}
             shaped.append(error)

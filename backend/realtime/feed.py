@@ -43,7 +43,11 @@ Sink = Callable[[list[Row[Any]], bool, int], Coroutine[Any, Any, None]]
 
 
 class FeedSubscription:
-    """One live ``notifications`` subscription: its cursor, the rows waiting for it, why it was woken."""
+    """One live ``notifications`` subscription: its cursor, the rows waiting for it, why it was woken.
+
+    Either a task takes its rows (``take``, woken through ``ready``), or it has a ``sink`` the flusher
+    sends through and an ``on_alert`` called when it needs its owner: attention, or a sink that failed.
+    """
 
     __slots__ = (
         "attention",
@@ -51,6 +55,7 @@ class FeedSubscription:
         "dirty",
         "failed",
         "lapses_at",
+        "on_alert",
         "ready",
         "resync",
         "rows",
@@ -60,19 +65,39 @@ class FeedSubscription:
     )
 
     def __init__(
-        self, user_id: int, cursor: int, lapses_at: datetime | None = None, sink: Sink | None = None
+        self,
+        user_id: int,
+        cursor: int,
+        lapses_at: datetime | None = None,
+        sink: Sink | None = None,
+        on_alert: Callable[[FeedSubscription], None] | None = None,
     ) -> None:
+        if (sink is None) != (on_alert is None):
+            raise ValueError("a subscription with a sink needs on_alert, and only it")
         self.user_id = user_id
         self.cursor = cursor
         self.lapses_at = lapses_at  # when its session ends by itself (expiry, idle timeout)
-        self.sink = sink  # sends rows itself, from the flusher (see ``_deliver``); else the task takes them
+        self.sink = sink  # sends rows itself, from the flusher (see ``_deliver``)
+        self.on_alert = on_alert
+        self.ready = asyncio.Event() if sink is None else None  # a task waits on it for its rows
         self.sending = False  # a sink's send is waiting on a slow socket
         self.failed = False  # a sink's send failed: the socket is gone
         self.rows: list[Row[Any]] = []
         self.resync = False
         self.dirty = True
         self.attention = False
-        self.ready = asyncio.Event()
+
+    def alert(self) -> None:
+        """Tell the owner to look: at ``attention``, ``failed`` or new rows."""
+        if self.on_alert is not None:
+            self.on_alert(self)
+        elif self.ready is not None:
+            self.ready.set()
+
+    async def wait(self) -> None:
+        """Until rows were handed over or attention is asked (subscriptions without a sink)."""
+        assert self.ready is not None
+        await self.ready.wait()
 
     def take(self) -> tuple[list[Row[Any]], bool]:
         """The rows handed over (oldest first) and whether they start after a gap; advances the cursor."""
@@ -80,7 +105,8 @@ class FeedSubscription:
         self.rows, self.resync = [], False
         if rows:
             self.cursor = rows[-1].seq
-        self.ready.clear()
+        if self.ready is not None:
+            self.ready.clear()
         return rows, resync
 
 
@@ -112,17 +138,16 @@ class NotificationFeed:
     def subscriptions(self) -> int:
         return sum(len(subs) for subs in self._by_user.values())
 
-    def subscribe(
-        self, user_id: int, cursor: int, lapses_at: datetime | None = None, sink: Sink | None = None
-    ) -> _Registration:
-        """Register a subscription live from ``cursor`` (read for at once, so nothing slips in between)."""
-        return _Registration(self, FeedSubscription(user_id, cursor, lapses_at, sink))
+    def subscribe(self, user_id: int, cursor: int, lapses_at: datetime | None = None) -> _Registration:
+        """A subscription whose task takes its rows, live from ``cursor`` while the block runs."""
+        return _Registration(self, FeedSubscription(user_id, cursor, lapses_at))
 
-    def _add(self, sub: FeedSubscription) -> None:
+    def add(self, sub: FeedSubscription) -> None:
+        """Make ``sub`` live from its cursor (read for at once, so nothing slips in between)."""
         self._by_user[sub.user_id].add(sub)
         self._due.set()
 
-    def _remove(self, sub: FeedSubscription) -> None:
+    def remove(self, sub: FeedSubscription) -> None:
         subs = self._by_user.get(sub.user_id)
         if subs is not None:
             subs.discard(sub)
@@ -149,7 +174,7 @@ class NotificationFeed:
             for sub in subs:
                 if sub.lapses_at is not None and sub.lapses_at <= now:
                     sub.attention = True
-                    sub.ready.set()
+                    sub.alert()
 
     def _on_notify(self, message: str) -> None:
         for user_id in woken_users(message):
@@ -162,7 +187,7 @@ class NotificationFeed:
         if kind == "user" and value.isdigit():
             for sub in self._by_user.get(int(value), ()):
                 sub.attention = True
-                sub.ready.set()
+                sub.alert()
 
     async def _flush_forever(self) -> None:
         while True:
@@ -209,7 +234,7 @@ class NotificationFeed:
                 resync = rows[0].seq != sub.cursor + 1
                 if sub.sink is None:
                     sub.rows, sub.resync = rows, resync
-                    sub.ready.set()
+                    sub.alert()
                 else:
                     self._deliver(sub, rows, resync)
 
@@ -224,9 +249,9 @@ class NotificationFeed:
         assert sub.sink is not None
         try:
             pending = run_eagerly(sub.sink(rows, resync, sub.cursor))
-        except Exception:  # noqa: BLE001 - the socket is gone: its task ends the subscription
+        except Exception:  # noqa: BLE001 - the socket is gone: its owner ends the subscription
             sub.failed = True
-            sub.ready.set()
+            sub.alert()
             return
         if pending is not None:
             sub.sending = True
@@ -236,7 +261,7 @@ class NotificationFeed:
         sub.sending = False
         if task.cancelled() or task.exception() is not None:
             sub.failed = True
-            sub.ready.set()
+            sub.alert()
         elif sub.dirty:
             self._due.set()
 
@@ -279,8 +304,8 @@ class _Registration:
         self.feed, self.sub = feed, sub
 
     async def __aenter__(self) -> FeedSubscription:
-        self.feed._add(self.sub)
+        self.feed.add(self.sub)
         return self.sub
 
     async def __aexit__(self, *_: object) -> None:
-        self.feed._remove(self.sub)
+        self.feed.remove(self.sub)

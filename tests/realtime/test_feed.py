@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +47,21 @@ async def _tell(w: World, user_id: int, count: int) -> None:
 
 
 async def _ready(sub: feed_module.FeedSubscription) -> None:
-    await asyncio.wait_for(sub.ready.wait(), 10)
+    await asyncio.wait_for(sub.wait(), 10)
+
+
+@contextmanager
+def _sinking(
+    feed: NotificationFeed, user_id: int, sink: feed_module.Sink
+) -> Iterator[tuple[feed_module.FeedSubscription, asyncio.Event]]:
+    """A subscription the flusher sends for (as a detached one is), and the event its alerts set."""
+    alerted = asyncio.Event()
+    sub = feed_module.FeedSubscription(user_id, 0, None, sink, lambda _: alerted.set())
+    feed.add(sub)
+    try:
+        yield sub, alerted
+    finally:
+        feed.remove(sub)
 
 
 async def test_rows_are_handed_over_a_page_at_a_time_and_only_once_taken(
@@ -168,7 +183,7 @@ async def test_a_sink_sends_from_the_flusher_and_a_slow_one_is_not_read_for_unti
             await gate.wait()  # the socket's buffer is full
         sent.extend(row.seq for row in rows)
 
-    async with feed.subscribe(w.leader.user_id, 0, sink=sink) as sub:
+    with _sinking(feed, w.leader.user_id, sink) as (sub, _):
         await _tell(w, w.leader.user_id, 1)
         await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:1")
         for _ in range(100):
@@ -200,8 +215,18 @@ async def test_a_sink_that_fails_ends_the_subscription(
     async def gone(rows: list[Any], resync: bool, cursor: int) -> None:
         raise ConnectionResetError
 
-    async with feed.subscribe(w.leader.user_id, 0, sink=gone) as sub:
+    with _sinking(feed, w.leader.user_id, gone) as (sub, alerted):
         await _tell(w, w.leader.user_id, 1)
         await hub.publish(NOTIFY_CHANNEL, f"{w.leader.user_id}:1")
-        await _ready(sub)
+        await asyncio.wait_for(alerted.wait(), 10)
     assert sub.failed
+
+
+def test_a_sink_needs_an_alert_and_a_task_taken_subscription_none() -> None:
+    async def sink(rows: list[Any], resync: bool, cursor: int) -> None:
+        pass
+
+    with pytest.raises(ValueError):
+        feed_module.FeedSubscription(1, 0, None, sink)
+    with pytest.raises(ValueError):
+        feed_module.FeedSubscription(1, 0, None, None, lambda _: None)

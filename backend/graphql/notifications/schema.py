@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any, Optional
 
@@ -33,8 +32,10 @@ from backend.domain.workflows.policy import business_roles
 from backend.domain.workflows.queries import to_do_count
 from backend.graphql.edge import context, write
 from backend.graphql.errors import UserError
-from backend.graphql.live import current_operation, projection
+from backend.graphql.live import current_operation
+from backend.graphql.notifications.live_feed import GETTERS, go_live
 from backend.graphql.operations import performs
+from backend.graphql.projection import projection
 from backend.graphql.session_watch import SessionWatch
 from backend.graphql.workflows.schema import ToDoItem, WorkflowStepType, WorkflowType, to_do_page
 from backend.models import Notification
@@ -117,26 +118,6 @@ class NotificationMutations:
         return ReadMarkPayload(errors=result.errors)
 
 
-@dataclass(frozen=True, slots=True)
-class ResyncMarker:
-    """The row a resync is projected from: only its number, and ``resync``."""
-
-    seq: int
-    kind: None = None
-    payload: None = None
-    created_at: None = None
-    resync: bool = True
-
-
-GETTERS: dict[str, Callable[[Any], Any]] = {
-    "seq": lambda row: row.seq,
-    "kind": lambda row: row.kind,
-    "payload": lambda row: row.payload,
-    "createdAt": lambda row: row.created_at,
-    "resync": lambda row: isinstance(row, ResyncMarker),
-}
-
-
 @strawberry.type
 class NotificationSubscriptions:
     @strawberry.subscription(
@@ -159,34 +140,19 @@ class NotificationSubscriptions:
                 yield NotificationType.from_model(row)
             if len(backlog.items) < PAGE:
                 break
-        # Live: the process's feed reads for every subscription at once; frames go straight out when
-        # the selection compiles (backend.graphql.live), else through ordinary execution.
+        # Live: the process's feed reads for every subscription at once. A selection that compiles is
+        # sent from a projection without a task (live_feed); any other keeps this task and is executed.
         live, project = current_operation.get(), projection(info, GETTERS)
-        sink = None
         if live is not None and project is not None:
-            send = live.send_next
-
-            async def sink(rows: list[Row[Any]], resync: bool, cursor: int) -> None:
-                if resync:
-                    await send(project(ResyncMarker(cursor)))
-                    return
-                for row in rows:
-                    await send(project(row))
-
-        feed = ctx.runtime.feed
-        async with feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at, sink) as sub:
+            go_live(ctx.runtime.feed, live, watch, cursor, project)
+            return
+        async with ctx.runtime.feed.subscribe(watch.actor.user_id, cursor, watch.lapses_at) as sub:
             while True:
-                await sub.ready.wait()
-                if sink is not None:
-                    sub.ready.clear()  # re-armed before looking, so no later signal is lost
-                if sub.failed:
-                    return  # the socket is gone; strawberry ends the operation
+                await sub.wait()
                 if sub.attention:  # its user's sessions changed, or its own may have lapsed
                     sub.attention = False
                     await watch.check()
                     sub.lapses_at = watch.lapses_at
-                if sink is not None:
-                    continue  # the feed sends the rows itself
                 rows, resync = sub.take()
                 if resync:
                     yield NotificationType(
@@ -195,7 +161,7 @@ class NotificationSubscriptions:
                 else:
                     for row in rows:
                         yield NotificationType.from_model(row)
-                feed.taken(sub)
+                ctx.runtime.feed.taken(sub)
 
     @strawberry.subscription(
         description="我的待办：当前数量和最前面的待办，之后每有变化推送一次",
