@@ -123,7 +123,8 @@ class LiveOperation:
         operation_id = self.operation.id
         self.handler.detached.pop(operation_id, None)
         self.handler.forget_id(operation_id)
-        with suppress(WebSocketDisconnected):
+        # Starlette raises RuntimeError for a send after the server closed the socket (a refused duplicate id)
+        with suppress(WebSocketDisconnected, RuntimeError):
             await self.websocket.send_json(
                 {"id": operation_id, "type": "next", "payload": {"data": None, "errors": [error.formatted]}}
             )

@@ -24,6 +24,7 @@ import logging
 import secrets
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from broadcaster import Broadcast
@@ -220,9 +221,21 @@ class Hub:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.timeout_seconds):
                     await broadcast.disconnect()
+            # broadcaster's listener task: closing the connection ends it with the connection's error
+            # before its disconnect cancels it, and a failed connect leaves it waiting for good. Either
+            # ending is expected: cancel it and retrieve the outcome, so asyncio reports nothing.
+            listener = getattr(getattr(broadcast, "_backend", None), "_listener", None)
+            if isinstance(listener, asyncio.Task):
+                listener.cancel()
+                listener.add_done_callback(_retrieve)
 
     async def _read(self, channel: str, subscriber: Subscriber) -> None:
         with contextlib.suppress(Unsubscribed):
             while True:
                 event = await subscriber.get()
                 self._received(channel, event.message)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+
+import pytest
 
 from backend.realtime.hub import Hub, with_connect_timeout
 from tests.conftest import TEST_BROADCAST_URL
@@ -60,3 +63,18 @@ async def test_an_unreachable_broadcast_does_not_stop_the_server_and_publishing_
     finally:
         await hub.disconnect()
     assert heard == ["still here"]
+
+
+@pytest.mark.skipif(not TEST_BROADCAST_URL.startswith("redis"), reason="broadcaster's Redis listener task")
+async def test_disconnecting_leaves_no_unretrieved_task_error_behind() -> None:
+    gc.collect()  # what earlier tests left behind is not this test's to report
+    reported: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: reported.append(context))
+    hub = Hub(TEST_BROADCAST_URL, [CHANNEL])
+    await hub.connect()
+    assert hub.healthy
+    await hub.disconnect()
+    await asyncio.sleep(0.1)
+    gc.collect()
+
+    assert reported == []
