@@ -28,6 +28,12 @@ async def _until(condition: Any) -> None:
     raise AssertionError("condition never held")
 
 
+async def _subscribe(ws: ClientConnection, operation_id: str, after: int) -> None:
+    """Another ``notifications`` subscription on an open socket."""
+    payload = {"query": NOTIFICATIONS, "variables": {"after": after}}
+    await ws.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": payload}))
+
+
 async def _message(ws: ClientConnection) -> dict[str, Any]:
     message = json.loads(await asyncio.wait_for(ws.recv(), 10))
     assert isinstance(message, dict)
@@ -45,15 +51,7 @@ async def test_a_waiting_subscription_keeps_no_task_and_still_streams(
         first = await _message(ws)
         await _until(lambda: live_runtime.feed.subscriptions == 1)
         tasks = len(asyncio.all_tasks())
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "2",
-                    "type": "subscribe",
-                    "payload": {"query": NOTIFICATIONS, "variables": {"after": 1}},
-                }
-            )
-        )
+        await _subscribe(ws, "2", after=1)
         await _until(lambda: live_runtime.feed.subscriptions == 2)
         await asyncio.sleep(0.05)
         assert len(asyncio.all_tasks()) == tasks  # the second one, too, waits without a task
@@ -97,15 +95,7 @@ async def test_completing_a_waiting_subscription_frees_its_id(
         await ws.send(json.dumps({"id": "1", "type": "complete"}))
         await _until(lambda: live_runtime.feed.subscriptions == 0)
         await _notify(live_runtime, SCHOOL_REGISTRAR, 1)  # nothing may arrive for the completed one
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": NOTIFICATIONS, "variables": {"after": 1}},
-                }
-            )
-        )
+        await _subscribe(ws, "1", after=1)
         again = await _message(ws)
 
     assert again["id"] == "1" and again["payload"]["data"]["notifications"]["seq"] == 2
@@ -118,15 +108,7 @@ async def test_a_second_subscribe_with_a_waiting_subscriptions_id_is_refused(
     token = await login(live_url, SCHOOL_REGISTRAR)
     async with await subscribe(live_url, token, NOTIFICATIONS, {"after": 0}) as ws:
         await _until(lambda: live_runtime.feed.subscriptions == 1)
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": NOTIFICATIONS, "variables": {"after": 0}},
-                }
-            )
-        )
+        await _subscribe(ws, "1", after=0)
         await ws.wait_closed()
 
     assert ws.close_code == 4409
