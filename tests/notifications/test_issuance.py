@@ -45,9 +45,11 @@ async def gateway() -> AsyncIterator[Gateway]:
 
 
 @pytest.fixture
-def api_settings(settings: Settings, demo_database_url: str, smtp_port: int, gateway: Gateway) -> Settings:
+def api_settings(
+    base_settings: Settings, demo_database_url: str, smtp_port: int, gateway: Gateway
+) -> Settings:
     return replace(
-        settings,
+        base_settings,
         database_url=demo_database_url,
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
