@@ -256,6 +256,8 @@ class NotificationFeed:
         if pending is not None:
             sub.sending = True
             pending.add_done_callback(lambda task: self._sent(sub, task))
+        elif sub.dirty:
+            self._due.set()  # a full page went out: read the next one now, not on the next wake-up
 
     def _sent(self, sub: FeedSubscription, task: asyncio.Task[None]) -> None:
         sub.sending = False

@@ -230,3 +230,23 @@ def test_a_sink_needs_an_alert_and_a_task_taken_subscription_none() -> None:
         feed_module.FeedSubscription(1, 0, None, sink)
     with pytest.raises(ValueError):
         feed_module.FeedSubscription(1, 0, None, None, lambda _: None)
+
+
+async def test_a_sink_gets_a_backlog_longer_than_a_page_without_waiting_for_a_wake_up(
+    w: World, hub_and_feed: tuple[Hub, NotificationFeed], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RULES: MON-1 — after an outage a subscriber catches up on everything at once, not a page per poll
+    monkeypatch.setattr(feed_module, "PAGE", 3)
+    _, feed = hub_and_feed
+    await _tell(w, w.leader.user_id, 7)  # committed without a publisher: no wake-up will come
+    sent: list[int] = []
+
+    async def sink(rows: list[Any], resync: bool, cursor: int) -> None:
+        sent.extend(row.seq for row in rows)
+
+    with _sinking(feed, w.leader.user_id, sink):
+        for _ in range(200):
+            if len(sent) == 7:
+                break
+            await asyncio.sleep(0.01)
+    assert sent == [1, 2, 3, 4, 5, 6, 7]
