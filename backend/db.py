@@ -33,12 +33,16 @@ Publisher = Callable[[str, str], Awaitable[None]]
 
 
 def make_engine(url: str) -> AsyncEngine:
-    """Create an engine tuned for the backend behind ``url``."""
+    """Create an engine tuned for the backend behind ``url``.
+
+    ``hide_parameters``: a failed statement's error (and any SQL logging) shows the statement without its
+    bound values, which are ID numbers, names and password hashes — they must not reach a log.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine.sync_engine)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

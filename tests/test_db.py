@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from backend.clock import FixedClock
 from backend.config import Settings
@@ -44,3 +46,12 @@ async def test_nothing_runs_after_a_rollback(db: Database, clock: FixedClock, se
             raise RuntimeError("the operation failed")
 
     assert seen == []
+
+
+async def test_a_failed_statement_does_not_carry_its_values_into_the_error(db: Database) -> None:
+    # SEC: ID numbers and other personal data in bound values must not reach logs through error text
+    secret = "34010420170402001X"
+    async with db.read_session() as session:
+        with pytest.raises(DBAPIError) as failed:
+            await session.execute(text("SELECT * FROM no_such_table WHERE id_number = :n"), {"n": secret})
+    assert secret not in str(failed.value)
