@@ -101,9 +101,14 @@ class Hub:
         self._users = max(self._users - 1, 0)
         if self._users or self._supervisor is None:
             return
-        self._supervisor.cancel()
+        supervisor = self._supervisor
+        # One cancel() can be lost: redis-py sends each command under asyncio.wait_for, which on Python 3.11
+        # drops a cancel arriving in the step its write finishes (CPython gh-86296). Repeat until it ends.
+        while not supervisor.done():
+            supervisor.cancel()
+            await asyncio.wait([supervisor], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
-            await self._supervisor
+            await supervisor
         self._supervisor = None
         self.healthy = False
 
